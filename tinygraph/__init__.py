@@ -1,0 +1,24 @@
+"""tinygraph: a reverse-mode autodiff engine on numpy whose computation graph
+is an object you can inspect and draw; recurrent cells are graph templates."""
+from ._version import __version__
+from .config import (
+    default_dtype,
+    enable_grad,
+    get_default_dtype,
+    is_grad_enabled,
+    no_grad,
+    set_default_dtype,
+)
+from .errors import GradcheckError, ShapeError
+from .tensor import Tensor, concat, maximum, stack, tensor
+from .graph import Graph
+from .gradcheck import gradcheck
+from .ops import OPS
+from . import nn
+from .template import Template, unroll
+
+__all__ = [
+    "__version__", "Tensor", "tensor", "concat", "stack", "maximum", "no_grad", "enable_grad",
+    "is_grad_enabled", "set_default_dtype", "get_default_dtype", "default_dtype", "Graph", "gradcheck",
+    "GradcheckError", "ShapeError", "OPS", "nn", "Template", "unroll",
+]

@@ -1,0 +1,109 @@
+"""Reverse-mode differentiation: an iterative topological walk over the graph.
+
+No recursion anywhere, so chains of 10^5+ steps and graphs of millions of
+nodes never touch Python's recursion limit. Each node's incoming gradient is
+dropped as soon as the node has passed it on, so peak memory holds only the
+gradients of the current "frontier" of the walk.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import shape_str
+from .ops import OuterSum
+
+
+def topological_order(roots, only_requires_grad=False):
+    """Every tensor reachable from ``roots`` through ``.parents``, inputs before outputs.
+
+    Iterative depth-first search with an explicit stack.
+    """
+    order = []
+    visited = set()
+    stack = [(root, False) for root in reversed(roots)]
+    push, pop, visit, emit = stack.append, stack.pop, visited.add, order.append
+    while stack:
+        node, expanded = pop()
+        if expanded:
+            emit(node)
+            continue
+        if node in visited:
+            continue
+        visit(node)
+        push((node, True))
+        for parent in reversed(node.parents):  # so the first operand is visited first
+            if parent not in visited and (parent.requires_grad or not only_requires_grad):
+                push((parent, False))
+    return order
+
+
+def unbroadcast(grad, shape, op_name, input_index):
+    """Sum ``grad`` over the axes numpy broadcasting added or stretched, back to ``shape``.
+
+    Raises RuntimeError if ``grad`` cannot have come from broadcasting ``shape``:
+    an op's VJP returned a wrong shape, which is a bug in that op.
+    """
+    extra = grad.ndim - len(shape)
+    if extra < 0 or any(s != 1 and s != g for s, g in zip(shape, grad.shape[extra:])):
+        raise RuntimeError(
+            f"backward of op {op_name!r}: gradient for input {input_index} has shape "
+            f"{shape_str(grad.shape)}, which does not reduce to the input's shape {shape_str(shape)}"
+        )
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, s in enumerate(shape) if s == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad
+
+
+def _dense(grad):
+    return grad.materialize() if type(grad) is OuterSum else grad
+
+
+def backward(roots, seeds, retain_grads=False):
+    """Accumulate d(sum_i <roots[i], seeds[i]>)/d(leaf) into ``leaf.grad`` for every leaf
+    with ``requires_grad``.
+
+    Non-leaf tensors keep their gradient in ``.grad`` when they were marked
+    with ``retain_grad()`` or when ``retain_grads`` is true.
+    """
+    order = topological_order(roots, only_requires_grad=True)
+    grads = {}
+    for root, seed in zip(roots, seeds):
+        grads[root] = grads[root] + seed if root in grads else seed
+    pop = grads.pop
+    for node in reversed(order):
+        grad = pop(node, None)
+        if grad is None:
+            continue  # not downstream of a seeded root
+        fn = node._fn
+        if fn is None or node._retain or retain_grads:
+            grad = _dense(grad)
+            _accumulate_into(node, grad)
+            if fn is None:
+                continue
+        parents = node.parents
+        in_grads = fn.vjp(grad, node.data, *[p.data for p in parents], **node._attrs)
+        for i, (parent, pgrad) in enumerate(zip(parents, in_grads)):
+            if pgrad is None or not parent.requires_grad:
+                continue
+            if pgrad.shape != parent.shape:
+                pgrad = unbroadcast(_dense(pgrad), parent.shape, fn.name, i)
+            previous = grads.get(parent)
+            if previous is None:
+                grads[parent] = pgrad
+            elif type(previous) is OuterSum:
+                previous.add(pgrad)
+            elif type(pgrad) is OuterSum:
+                grads[parent] = pgrad.add(previous)
+            else:
+                grads[parent] = previous + pgrad
+
+
+def _accumulate_into(node, grad):
+    if node.grad is None:
+        # A copy: ``grad`` may be a read-only broadcast view or shared with another edge.
+        node.grad = np.array(grad, dtype=node.data.dtype, copy=True)
+    else:
+        node.grad += grad

@@ -1,0 +1,595 @@
+"""The op table: every primitive op's forward and vector-Jacobian product, side by side.
+
+An op is a class with
+
+* ``forward(*xs, **attrs) -> ndarray``: the numpy computation;
+* ``vjp(g, out, *xs, **attrs) -> tuple``: one gradient per input (``None`` for
+  an input that gets none), given the output gradient ``g`` and the forward
+  output ``out``. A gradient may have the *broadcast* shape of the output: the
+  engine sums it back to the input's shape (``unbroadcast``) in one place and
+  checks every edge's shape there;
+* ``check(*xs, **attrs)`` (optional): validates operands before forward and
+  raises a clear ``ValueError``/``TypeError`` naming the op and the shapes.
+
+Registering the class with ``@register`` puts it in ``OPS``. The tests read
+``OPS`` and check every op's gradient against finite differences, and the
+drawing reads ``OPS`` for labels, so adding an op is a one-place change.
+
+Metadata read by the tests: ``kind`` (how to draw inputs: ``"unary"``,
+``"binary"``, ``"reduce"``, ``"matmul"``, ``"reshape"``, ``"transpose"``,
+``"index"``, ``"join"``) and ``domain`` (``"real"``, ``"positive"``,
+``"away_from_zero"``, ``"distinct"``) for inputs where finite differences are
+valid.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ShapeError, TinygraphIndexError, shape_str
+
+OPS: dict[str, "Op"] = {}
+
+
+def register(cls):
+    """Class decorator: instantiate the op and add it to ``OPS`` under ``cls.name``."""
+    if cls.name in OPS:
+        raise ValueError(f"op {cls.name!r} is registered twice")
+    OPS[cls.name] = cls()
+    return cls
+
+
+class Op:
+    name = "op"
+    kind = "custom"
+    domain = "real"
+    symbol = None  # short label for drawings, e.g. "+"
+    check = None
+
+    def forward(self, *xs, **attrs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def vjp(self, g, out, *xs, **attrs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"<op {self.name}>"
+
+
+# ---------------------------------------------------------------------------
+# Deferred weight gradients.
+#
+# The gradient of ``a @ W`` with respect to ``W`` is ``a.T @ g``. When ``W`` is
+# shared by T time steps, the engine would run T small matmuls; instead the
+# matmul VJP returns an ``OuterSum`` term and the engine concatenates the terms
+# of all consumers and runs one ``(K, sum of rows) @ (sum of rows, N)`` matmul
+# when the gradient of ``W`` is finally needed (BLAS is far faster on one
+# tall product than on many small ones).
+# ---------------------------------------------------------------------------
+class OuterSum:
+    """A lazily evaluated sum ``dense + sum_i lhs[i].T @ rhs[i]`` of 2-D matrices."""
+
+    __slots__ = ("shape", "dense", "lhs", "rhs", "rows")
+
+    # Above this many pending rows the terms are folded into ``dense``, so that a
+    # very long unroll does not keep every step's gradient alive.
+    MAX_ROWS = 1 << 15
+
+    def __init__(self, lhs, rhs):
+        self.shape = (lhs.shape[1], rhs.shape[1])
+        self.dense = None
+        self.lhs = [lhs]
+        self.rhs = [rhs]
+        self.rows = lhs.shape[0]
+
+    def add(self, other):
+        """Add an ndarray or another OuterSum into this one (in place); return self."""
+        if type(other) is OuterSum:
+            self.lhs.extend(other.lhs)
+            self.rhs.extend(other.rhs)
+            self.rows += other.rows
+            if other.dense is not None:
+                self._add_dense(other.dense)
+        else:
+            self._add_dense(other)
+        if self.rows > self.MAX_ROWS:
+            self._add_dense(self._product())
+            self.lhs, self.rhs, self.rows = [], [], 0
+        return self
+
+    def _add_dense(self, array):
+        self.dense = array if self.dense is None else self.dense + array
+
+    def _product(self):
+        if len(self.lhs) == 1:
+            return self.lhs[0].T @ self.rhs[0]
+        return np.concatenate(self.lhs, axis=0).T @ np.concatenate(self.rhs, axis=0)
+
+    def materialize(self):
+        """The dense ndarray this sum stands for."""
+        if not self.lhs:
+            return self.dense
+        product = self._product()
+        return product if self.dense is None else self.dense + product
+
+
+# ---------------------------------------------------------------------------
+# Elementwise ops
+# ---------------------------------------------------------------------------
+def _broadcast_check(name, a, b):
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ShapeError(
+            f"{name}: operand shapes {shape_str(a.shape)} and {shape_str(b.shape)} "
+            f"do not broadcast (numpy rules: trailing dimensions must be equal or 1)"
+        ) from None
+
+
+class _Binary(Op):
+    kind = "binary"
+
+    def check(self, a, b):
+        if a.shape != b.shape:
+            _broadcast_check(self.name, a, b)
+
+
+@register
+class Add(_Binary):
+    name, symbol = "add", "+"
+
+    def forward(self, a, b):
+        return a + b
+
+    def vjp(self, g, out, a, b):
+        return g, g
+
+
+@register
+class Sub(_Binary):
+    name, symbol = "sub", "-"
+
+    def forward(self, a, b):
+        return a - b
+
+    def vjp(self, g, out, a, b):
+        return g, -g
+
+
+@register
+class Mul(_Binary):
+    name, symbol = "mul", "*"
+
+    def forward(self, a, b):
+        return a * b
+
+    def vjp(self, g, out, a, b):
+        return g * b, g * a
+
+
+@register
+class Div(_Binary):
+    name, symbol = "div", "/"
+    domain = "away_from_zero"  # the divisor
+
+    def forward(self, a, b):
+        return a / b
+
+    def vjp(self, g, out, a, b):
+        gb = g / b
+        return gb, -gb * out
+
+
+@register
+class Pow(_Binary):
+    """``a ** b``. The gradient with respect to ``b`` is ``out * log(a)``, defined for ``a > 0``."""
+
+    name, symbol = "pow", "**"
+    domain = "positive"  # the base
+
+    def forward(self, a, b):
+        return a**b
+
+    def vjp(self, g, out, a, b):
+        ga = g * b * a ** (b - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gb = g * out * np.log(a)
+        # Where a == 0 the exponent's gradient is 0 * log(0): take the limit 0 for
+        # positive exponents, as the other libraries do.
+        if not np.all(np.isfinite(gb)):
+            gb = np.where(a == 0, 0.0, gb).astype(out.dtype, copy=False)
+        return ga, gb
+
+
+@register
+class Maximum(_Binary):
+    """Elementwise maximum; at ties the gradient is split evenly between both inputs."""
+
+    name = "maximum"
+    domain = "distinct"
+
+    def forward(self, a, b):
+        return np.maximum(a, b)
+
+    def vjp(self, g, out, a, b):
+        wa = (a > b) + 0.5 * (a == b)
+        return g * wa, g * (1.0 - wa)
+
+
+class _Unary(Op):
+    kind = "unary"
+
+
+@register
+class Neg(_Unary):
+    name, symbol = "neg", "-"
+
+    def forward(self, a):
+        return -a
+
+    def vjp(self, g, out, a):
+        return (-g,)
+
+
+@register
+class Exp(_Unary):
+    name = "exp"
+
+    def forward(self, a):
+        return np.exp(a)
+
+    def vjp(self, g, out, a):
+        return (g * out,)
+
+
+@register
+class Log(_Unary):
+    name = "log"
+    domain = "positive"
+
+    def forward(self, a):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(a)
+
+    def vjp(self, g, out, a):
+        return (g / a,)
+
+
+@register
+class Tanh(_Unary):
+    name = "tanh"
+
+    def forward(self, a):
+        return np.tanh(a)
+
+    def vjp(self, g, out, a):
+        return (g * (1.0 - out * out),)
+
+
+@register
+class Sigmoid(_Unary):
+    name = "sigmoid"
+
+    def forward(self, a):
+        # 0.5 * (1 + tanh(a / 2)) equals 1 / (1 + exp(-a)) without overflow for large |a|.
+        out = np.tanh(a * 0.5)
+        out += 1.0
+        out *= 0.5
+        return out
+
+    def vjp(self, g, out, a):
+        return (g * out * (1.0 - out),)
+
+
+@register
+class Relu(_Unary):
+    """``max(a, 0)``; the gradient at exactly 0 is taken as 0."""
+
+    name = "relu"
+    domain = "away_from_zero"
+
+    def forward(self, a):
+        return np.maximum(a, 0)
+
+    def vjp(self, g, out, a):
+        return (g * (a > 0),)
+
+
+@register
+class Abs(_Unary):
+    """``|a|``; the gradient at exactly 0 is taken as 0."""
+
+    name = "abs"
+    domain = "away_from_zero"
+
+    def forward(self, a):
+        return np.abs(a)
+
+    def vjp(self, g, out, a):
+        return (g * np.sign(a),)
+
+
+@register
+class Sqrt(_Unary):
+    name = "sqrt"
+    domain = "positive"
+
+    def forward(self, a):
+        with np.errstate(invalid="ignore"):
+            return np.sqrt(a)
+
+    def vjp(self, g, out, a):
+        return (g * 0.5 / out,)
+
+
+# ---------------------------------------------------------------------------
+# Reductions
+# ---------------------------------------------------------------------------
+def normalize_axis(name, axis, ndim, shape):
+    """Return ``axis`` as a sorted tuple of non-negative ints, or raise a clear error."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    try:
+        axes = tuple(int(a) for a in axes)
+    except TypeError:
+        raise TypeError(f"{name}: axis must be None, an int or a tuple of ints, got {axis!r}") from None
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ShapeError(
+                f"{name}: axis {a} is out of range for a tensor of shape {shape_str(shape)} "
+                f"(expected -{ndim} <= axis < {ndim})"
+            )
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{name}: axis {axis!r} repeats an axis")
+    return tuple(sorted(out))
+
+
+def _expand_reduced(g, shape, axes, keepdims):
+    """Broadcast a reduced gradient back to ``shape`` (a read-only view)."""
+    if not keepdims and axes:
+        g = np.expand_dims(g, axes)
+    return np.broadcast_to(g, shape)
+
+
+class _Reduce(Op):
+    kind = "reduce"
+
+    def check(self, a, axis=None, keepdims=False):
+        # The tensor method normalises axis first; this guards direct op calls.
+        normalize_axis(self.name, axis, a.ndim, a.shape)
+
+
+@register
+class Sum(_Reduce):
+    name, symbol = "sum", "Σ"
+
+    def forward(self, a, axis=None, keepdims=False):
+        return np.sum(a, axis=axis, keepdims=keepdims)
+
+    def vjp(self, g, out, a, axis=None, keepdims=False):
+        return (_expand_reduced(g, a.shape, axis, keepdims),)
+
+
+@register
+class Mean(_Reduce):
+    name = "mean"
+
+    def forward(self, a, axis=None, keepdims=False):
+        return np.mean(a, axis=axis, keepdims=keepdims)
+
+    def vjp(self, g, out, a, axis=None, keepdims=False):
+        count = a.size // max(out.size, 1) if a.size else 1
+        return (_expand_reduced(g / count, a.shape, axis, keepdims),)
+
+
+@register
+class Max(_Reduce):
+    """Maximum over ``axis``. Where several elements tie for the maximum the
+    gradient is split evenly between them (so it sums to the output gradient)."""
+
+    name = "max"
+    domain = "distinct"
+
+    def check(self, a, axis=None, keepdims=False):
+        super().check(a, axis, keepdims)
+        if a.size == 0:
+            raise ShapeError(f"max: cannot take the maximum of an empty tensor of shape {shape_str(a.shape)}")
+
+    def forward(self, a, axis=None, keepdims=False):
+        return np.max(a, axis=axis, keepdims=keepdims)
+
+    def vjp(self, g, out, a, axis=None, keepdims=False):
+        out_k = out if keepdims or not axis else np.expand_dims(out, axis)
+        g_k = g if keepdims or not axis else np.expand_dims(g, axis)
+        mask = (a == out_k).astype(a.dtype)
+        mask /= mask.sum(axis=axis, keepdims=True)
+        return (mask * g_k,)
+
+
+# ---------------------------------------------------------------------------
+# Matrix product
+# ---------------------------------------------------------------------------
+@register
+class MatMul(Op):
+    """``a @ b`` with numpy's matmul broadcasting (1-D operands included)."""
+
+    name, symbol = "matmul", "@"
+    kind = "matmul"
+
+    def check(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ShapeError(
+                f"matmul: operands must have at least 1 dimension, got shapes "
+                f"{shape_str(a.shape)} and {shape_str(b.shape)} (use * for scalars)"
+            )
+        k_a = a.shape[-1]
+        k_b = b.shape[-2] if b.ndim >= 2 else b.shape[0]
+        if k_a != k_b:
+            raise ShapeError(
+                f"matmul: shapes {shape_str(a.shape)} @ {shape_str(b.shape)} do not fit: "
+                f"the last dimension of the left operand ({k_a}) must equal the "
+                f"{'second-to-last' if b.ndim >= 2 else 'only'} dimension of the right operand ({k_b})"
+            )
+        if a.ndim > 2 and b.ndim > 2:
+            try:
+                np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+            except ValueError:
+                raise ShapeError(
+                    f"matmul: batch dimensions of {shape_str(a.shape)} and {shape_str(b.shape)} "
+                    f"do not broadcast ({shape_str(a.shape[:-2])} vs {shape_str(b.shape[:-2])})"
+                ) from None
+
+    def forward(self, a, b):
+        return a @ b
+
+    def vjp(self, g, out, a, b):
+        if a.ndim == 1 and b.ndim == 1:
+            return g * b, g * a
+        if a.ndim == 1:  # (k,) @ (..., k, n) -> (..., n)
+            ga = (g[..., None, :] @ np.swapaxes(b, -1, -2))[..., 0, :]
+            gb = a[:, None] * g[..., None, :]
+            return ga, gb
+        if b.ndim == 1:  # (..., m, k) @ (k,) -> (..., m)
+            ga = g[..., :, None] * b
+            gb = (np.swapaxes(a, -1, -2) @ g[..., :, None])[..., 0]
+            return ga, gb
+        ga = g @ np.swapaxes(b, -1, -2)
+        if a.ndim == 2 and b.ndim == 2:
+            return ga, OuterSum(a, g)
+        return ga, np.swapaxes(a, -1, -2) @ g
+
+
+# ---------------------------------------------------------------------------
+# Shape ops
+# ---------------------------------------------------------------------------
+@register
+class Reshape(Op):
+    name = "reshape"
+    kind = "reshape"
+
+    def check(self, a, shape):
+        try:
+            np.empty(a.shape, dtype=np.bool_).reshape(shape)  # cheap: validates -1 and sizes
+        except (ValueError, TypeError):
+            raise ShapeError(
+                f"reshape: cannot reshape a tensor of shape {shape_str(a.shape)} ({a.size} elements) "
+                f"into shape {tuple(shape)}"
+            ) from None
+
+    def forward(self, a, shape):
+        return a.reshape(shape)
+
+    def vjp(self, g, out, a, shape):
+        return (g.reshape(a.shape),)
+
+
+@register
+class Transpose(Op):
+    name = "transpose"
+    kind = "transpose"
+
+    def check(self, a, axes):
+        if sorted(axes) != list(range(a.ndim)):
+            raise ShapeError(
+                f"transpose: axes {tuple(axes)} are not a permutation of the {a.ndim} axes "
+                f"of a tensor of shape {shape_str(a.shape)}"
+            )
+
+    def forward(self, a, axes):
+        return np.transpose(a, axes)
+
+    def vjp(self, g, out, a, axes):
+        return (np.transpose(g, np.argsort(axes)),)
+
+
+def _is_advanced(index):
+    items = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, (np.ndarray, list)) for i in items)
+
+
+@register
+class Index(Op):
+    """``a[index]`` for basic slices and integer (or boolean) arrays.
+
+    In backward, the gradient is scattered back with ``np.add.at``, so an
+    element picked several times by repeated integer indices accumulates.
+    """
+
+    name = "index"
+    kind = "index"
+
+    def check(self, a, index):
+        try:
+            a[index] if a.size < 4096 else np.empty(a.shape, dtype=np.bool_)[index]
+        except IndexError as exc:
+            raise TinygraphIndexError(
+                f"index: index {_index_repr(index)} does not fit a tensor of shape "
+                f"{shape_str(a.shape)}: {exc}"
+            ) from None
+
+    def forward(self, a, index):
+        return a[index]
+
+    def vjp(self, g, out, a, index):
+        grad = np.zeros(a.shape, dtype=g.dtype)
+        if _is_advanced(index):
+            np.add.at(grad, index, g)
+        else:
+            grad[index] = g
+        return (grad,)
+
+
+def _index_repr(index):
+    text = repr(index)
+    return text if len(text) < 80 else text[:77] + "..."
+
+
+class _Join(Op):
+    kind = "join"
+
+    def check(self, *xs, axis):
+        if not xs:
+            raise ValueError(f"{self.name}: needs at least one tensor, got an empty sequence")
+        first = xs[0].shape
+        ndim = len(first) + (1 if self.name == "stack" else 0)
+        if not -ndim <= axis < ndim:
+            raise ShapeError(f"{self.name}: axis {axis} is out of range for {ndim}-dimensional results")
+        ax = axis % ndim
+        for i, x in enumerate(xs):
+            s = x.shape
+            if self.name == "stack":
+                ok = s == first
+                what = "all tensors must have the same shape"
+            else:
+                ok = len(s) == len(first) and all(d == e for j, (d, e) in enumerate(zip(s, first)) if j != ax)
+                what = f"all dimensions except axis {ax} must match"
+            if not ok:
+                raise ShapeError(
+                    f"{self.name}: tensor {i} has shape {shape_str(s)} but tensor 0 has shape "
+                    f"{shape_str(first)}; {what}"
+                )
+
+
+@register
+class Concat(_Join):
+    name = "concat"
+
+    def forward(self, *xs, axis):
+        return np.concatenate(xs, axis=axis)
+
+    def vjp(self, g, out, *xs, axis):
+        bounds = np.cumsum([x.shape[axis] for x in xs])[:-1]
+        return tuple(np.split(g, bounds, axis=axis))
+
+
+@register
+class Stack(_Join):
+    name = "stack"
+
+    def forward(self, *xs, axis):
+        return np.stack(xs, axis=axis)
+
+    def vjp(self, g, out, *xs, axis):
+        return tuple(np.moveaxis(g, axis, 0))

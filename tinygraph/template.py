@@ -1,0 +1,154 @@
+"""Graph templates: a piece of graph defined once over shared parameters,
+instantiated once per call (once per time step when unrolled)."""
+from __future__ import annotations
+
+from .config import instance_scope
+from .errors import shape_str
+from .nn.module import Module
+from .tensor import Tensor, _as_operand, stack
+from .config import STATE
+
+
+class Template(Module):
+    """Base class of graph templates, e.g. a recurrent cell.
+
+    A subclass defines ``forward(x, state) -> (output, new_state)`` over its
+    Parameters. Each call is one *instance*: every tensor made inside it gets
+    ``Tensor.instance == (template_name, index)``, so the graph knows which
+    nodes belong to which time step (``Graph.instances()``, drawing clusters,
+    the folded drawing). Called directly, ``index`` counts this template's
+    direct calls (0, 1, ...); under ``unroll`` it is the time step.
+
+    Hooks used by ``unroll`` (all optional):
+
+    * ``initial_state(batch_size, dtype)``: the state when none is given.
+    * ``begin_unroll(xs) -> per_step_inputs``: runs once before the loop,
+      outside any instance; may precompute work shared by all steps (e.g. the
+      input projection of all T steps as one matmul) and return a ``(T, ...)``
+      tensor whose ``[t]`` is what ``step`` receives.
+    * ``step(x_t, state) -> (output, new_state)``: one time step; defaults to
+      ``forward``.
+    * ``end_unroll()``: drop whatever ``begin_unroll`` cached.
+
+    Parameters
+    ----------
+    name : str, optional
+        ``template_name`` used in ``Tensor.instance``; defaults to the class name.
+    """
+
+    def __init__(self, name=None):
+        super().__init__()
+        object.__setattr__(self, "template_name", name or type(self).__name__)
+        object.__setattr__(self, "_direct_calls", 0)
+
+    def __call__(self, *args, **kwargs):
+        index = self._direct_calls
+        object.__setattr__(self, "_direct_calls", index + 1)
+        with instance_scope(self.template_name, index):
+            return self.forward(*args, **kwargs)
+
+    def initial_state(self, batch_size, dtype):
+        raise ValueError(
+            f"unroll: {self.template_name} defines no initial_state(batch_size, dtype); pass the initial state"
+        )
+
+    def begin_unroll(self, xs):
+        return xs
+
+    def step(self, x, state):
+        return self.forward(x, state)
+
+    def end_unroll(self):
+        pass
+
+
+def flatten_state(state):
+    """The tensors of a state (a Tensor or nested tuples/lists of Tensors), in order."""
+    out, stack_ = [], [state]
+    while stack_:
+        item = stack_.pop()
+        if isinstance(item, (tuple, list)):
+            stack_.extend(reversed(item))
+        else:
+            out.append(item)
+    return out
+
+
+def _state_shapes(state):
+    return [getattr(s, "shape", type(s).__name__) for s in flatten_state(state)]
+
+
+def unroll(template, xs, state=None):
+    """Run ``template`` once per time step over a time-major sequence.
+
+    Reference semantics (the recorded graph has one template instance per step)::
+
+        def unroll(template, xs, state):
+            outputs = []
+            for t in range(xs.shape[0]):
+                with instance (template.template_name, t):
+                    y, state = template.step(xs[t], state)
+                outputs.append(y)
+            return stack(outputs, axis=0), state
+
+    (``begin_unroll``/``end_unroll`` wrap the loop; see ``Template``.)
+
+    Parameters
+    ----------
+    template : Template
+    xs : Tensor or array of shape (T, B, ...)
+        Inputs, time first.
+    state : Tensor, tuple of Tensors, or None
+        Initial state; ``None`` asks ``template.initial_state(B, dtype)``.
+
+    Returns
+    -------
+    outputs : Tensor of shape (T, B, ...)
+        The per-step outputs, stacked.
+    final_state
+        The state after the last step, same structure as ``state``.
+
+    Raises
+    ------
+    ValueError
+        If ``xs`` has fewer than 2 dimensions or no steps, or a step returns a
+        state whose shapes differ from the state it received (naming the step).
+    """
+    if not isinstance(template, Template):
+        raise TypeError(f"unroll: expected a tinygraph.Template, got {type(template).__name__}")
+    xs = _as_operand(xs, STATE.default_dtype, "unroll")
+    if xs.ndim < 2:
+        raise ValueError(
+            f"unroll: xs must be time-major with at least 2 dimensions (T, B, ...), got shape {shape_str(xs.shape)}"
+        )
+    steps = xs.shape[0]
+    if steps == 0:
+        raise ValueError("unroll: xs has no time steps (T = 0)")
+    if state is None:
+        state = template.initial_state(xs.shape[1], xs.dtype)
+    name = template.template_name
+    per_step = template.begin_unroll(xs)
+    outputs = []
+    try:
+        for t in range(steps):
+            with instance_scope(name, t):
+                result = template.step(per_step[t], state)
+            if not (isinstance(result, tuple) and len(result) == 2):
+                raise TypeError(
+                    f"unroll: {name}.step must return (output, new_state), got {type(result).__name__} at step {t}"
+                )
+            output, new_state = result
+            before, after = _state_shapes(state), _state_shapes(new_state)
+            if before != after:
+                raise ValueError(
+                    f"unroll: {name} at step {t} returned a state of shape(s) {after}, "
+                    f"but received a state of shape(s) {before}; the state must keep its shape"
+                )
+            if not isinstance(output, Tensor):
+                raise TypeError(f"unroll: {name} at step {t} returned an output of type "
+                                f"{type(output).__name__}, expected a Tensor")
+            outputs.append(output)
+            state = new_state
+    finally:
+        template.end_unroll()
+    return stack(outputs, axis=0), state

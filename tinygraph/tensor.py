@@ -1,0 +1,486 @@
+"""The Tensor: a numpy array, the op that made it, and the tensors it was made from."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import autograd
+from .config import STATE, check_float_dtype
+from .errors import ShapeError, shape_str
+from .ops import OPS, normalize_axis
+
+_ADD, _SUB, _MUL, _DIV, _POW = OPS["add"], OPS["sub"], OPS["mul"], OPS["div"], OPS["pow"]
+_MATMUL, _NEG, _INDEX = OPS["matmul"], OPS["neg"], OPS["index"]
+_NO_ATTRS = {}
+
+
+class Tensor:
+    """A node of the computation graph.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        The value (a float array).
+    grad : numpy.ndarray or None
+        The accumulated gradient of whatever was back-propagated, for leaves
+        with ``requires_grad`` (and retained non-leaf tensors).
+    requires_grad : bool
+        Whether gradients flow to this tensor.
+    name : str or None
+        A label, shown in drawings and error messages.
+    op : str or None
+        The name of the op that made this tensor (``None`` for a leaf).
+    parents : tuple of Tensor
+        The op's inputs (empty for a leaf).
+    instance : tuple (template_name, index) or None
+        The template call that made this tensor (see ``tinygraph.Template``).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "name", "_fn", "parents", "_attrs", "instance", "_retain",
+                 "__weakref__")
+    # Make numpy defer to our reflected operators: ``ndarray + Tensor`` calls Tensor.__radd__.
+    __array_ufunc__ = None
+
+    def __init__(self, data, requires_grad=False, name=None, dtype=None):
+        self.data = as_float_array(data, dtype, "tensor")
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.name = name
+        self._fn = None
+        self.parents = ()
+        self._attrs = _NO_ATTRS
+        self.instance = STATE.instance
+        self._retain = False
+
+    # -- basic properties ---------------------------------------------------
+    @property
+    def op(self):
+        """Name of the op that made this tensor, ``None`` for a leaf."""
+        return None if self._fn is None else self._fn.name
+
+    @property
+    def attrs(self):
+        """The op's non-tensor arguments (e.g. ``axis``), as a dict."""
+        return dict(self._attrs)
+
+    @property
+    def is_leaf(self):
+        return self._fn is None
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def numpy(self):
+        """The value as a numpy array (the same array as ``.data``)."""
+        return self.data
+
+    def item(self):
+        """The value of a one-element tensor as a Python float."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors convert to a Python float, got shape {shape_str(self.shape)}")
+        return float(self.data.reshape(()))
+
+    def detach(self):
+        """A new leaf sharing this tensor's data, cut off from the graph."""
+        return Tensor._leaf(self.data, False, self.name)
+
+    def retain_grad(self):
+        """Keep this non-leaf tensor's gradient in ``.grad`` after backward. Returns self."""
+        self._retain = True
+        return self
+
+    def zero_grad(self):
+        self.grad = None
+
+    def __repr__(self):
+        parts = [np.array2string(self.data, precision=4, threshold=20, prefix="tensor(")]
+        if self._fn is not None:
+            parts.append(f"op={self._fn.name}")
+        elif self.requires_grad:
+            parts.append("requires_grad=True")
+        if self.name is not None:
+            parts.append(f"name={self.name!r}")
+        if self.data.dtype != STATE.default_dtype:
+            parts.append(f"dtype={self.data.dtype}")
+        return "tensor(" + ", ".join(parts) + ")"
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {shape_str(self.shape)} is ambiguous")
+        return bool(self.data)
+
+    # -- backward -----------------------------------------------------------
+    def backward(self, grad=None, retain_grads=False):
+        """Back-propagate from this tensor; gradients accumulate into ``.grad`` of leaves.
+
+        Parameters
+        ----------
+        grad : array-like or Tensor, optional
+            The gradient of the final objective with respect to this tensor,
+            same shape. Omit it only for a one-element tensor (seeded with 1).
+        retain_grads : bool
+            Also keep the gradient of every intermediate tensor in its ``.grad``
+            (used to read gradient flow, e.g. ``||dL/dh_t||``, or to draw it).
+        """
+        if not self.requires_grad:
+            raise ValueError(
+                "backward: this tensor does not require grad (no input with requires_grad=True "
+                "led to it, or it was computed under no_grad())"
+            )
+        if grad is None:
+            if self.data.size != 1:
+                raise ValueError(
+                    f"backward: a tensor of shape {shape_str(self.shape)} needs an explicit grad "
+                    f"of the same shape; only one-element tensors are seeded with 1"
+                )
+            seed = np.ones(self.shape, dtype=self.dtype)
+        else:
+            seed = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
+            if seed.shape != self.shape:
+                raise ValueError(
+                    f"backward: grad has shape {shape_str(seed.shape)} but the tensor has shape "
+                    f"{shape_str(self.shape)}; they must be equal"
+                )
+            if not np.issubdtype(seed.dtype, np.floating):
+                seed = seed.astype(self.dtype)
+        autograd.backward([self], [seed], retain_grads=retain_grads)
+
+    # -- constructors for the engine -------------------------------------------
+    @classmethod
+    def _leaf(cls, data, requires_grad, name):
+        t = cls.__new__(cls)
+        t.data = data
+        t.grad = None
+        t.requires_grad = requires_grad
+        t.name = name
+        t._fn = None
+        t.parents = ()
+        t._attrs = _NO_ATTRS
+        t.instance = STATE.instance
+        t._retain = False
+        return t
+
+    # -- operators -----------------------------------------------------------
+    def __add__(self, other):
+        return apply(_ADD, self, other)
+
+    def __radd__(self, other):
+        return apply(_ADD, other, self)
+
+    def __sub__(self, other):
+        return apply(_SUB, self, other)
+
+    def __rsub__(self, other):
+        return apply(_SUB, other, self)
+
+    def __mul__(self, other):
+        return apply(_MUL, self, other)
+
+    def __rmul__(self, other):
+        return apply(_MUL, other, self)
+
+    def __truediv__(self, other):
+        return apply(_DIV, self, other)
+
+    def __rtruediv__(self, other):
+        return apply(_DIV, other, self)
+
+    def __pow__(self, other):
+        return apply(_POW, self, other)
+
+    def __rpow__(self, other):
+        return apply(_POW, other, self)
+
+    def __matmul__(self, other):
+        return apply(_MATMUL, self, other)
+
+    def __rmatmul__(self, other):
+        return apply(_MATMUL, other, self)
+
+    def __neg__(self):
+        return apply(_NEG, self)
+
+    def __pos__(self):
+        return self
+
+    # Comparisons give plain boolean arrays: they are not differentiable.
+    # (== and != keep identity semantics so tensors can be dict keys.)
+    def __lt__(self, other):
+        return self.data < _value(other)
+
+    def __le__(self, other):
+        return self.data <= _value(other)
+
+    def __gt__(self, other):
+        return self.data > _value(other)
+
+    def __ge__(self, other):
+        return self.data >= _value(other)
+
+    __hash__ = object.__hash__
+
+    def __getitem__(self, index):
+        return apply(_INDEX, self, index=_check_index(index, self.shape))
+
+    # -- methods ---------------------------------------------------------------
+    def exp(self):
+        return apply(OPS["exp"], self)
+
+    def log(self):
+        return apply(OPS["log"], self)
+
+    def tanh(self):
+        return apply(OPS["tanh"], self)
+
+    def sigmoid(self):
+        return apply(OPS["sigmoid"], self)
+
+    def relu(self):
+        return apply(OPS["relu"], self)
+
+    def abs(self):
+        return apply(OPS["abs"], self)
+
+    def sqrt(self):
+        return apply(OPS["sqrt"], self)
+
+    def maximum(self, other):
+        return apply(OPS["maximum"], self, other)
+
+    def sum(self, axis=None, keepdims=False):
+        return self._reduce("sum", axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return self._reduce("mean", axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        """Maximum over ``axis``; tied maxima share the gradient evenly."""
+        return self._reduce("max", axis, keepdims)
+
+    def _reduce(self, name, axis, keepdims):
+        axes = normalize_axis(name, axis, self.ndim, self.shape)
+        return apply(OPS[name], self, axis=axes, keepdims=bool(keepdims))
+
+    def reshape(self, *shape):
+        """``reshape(2, 3)`` or ``reshape((2, 3))``; one dimension may be -1."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        try:
+            shape = tuple(int(s) for s in shape)
+        except (TypeError, ValueError):
+            raise TypeError(f"reshape: the shape must be integers, got {shape!r}") from None
+        if shape == self.shape:
+            return self
+        return apply(OPS["reshape"], self, shape=shape)
+
+    def transpose(self, *axes):
+        """Permute axes; with no argument, reverse them (like numpy)."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        if not axes:
+            axes = tuple(range(self.ndim - 1, -1, -1))
+        try:
+            axes = tuple(int(a) % self.ndim if self.ndim else int(a) for a in axes)
+        except (TypeError, ValueError):
+            raise TypeError(f"transpose: axes must be integers, got {axes!r}") from None
+        return apply(OPS["transpose"], self, axes=axes)
+
+    @property
+    def T(self):
+        """The tensor with its axes reversed."""
+        return self.transpose()
+
+
+def _value(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _check_index(index, shape):
+    items = index if isinstance(index, tuple) else (index,)
+    for item in items:
+        if isinstance(item, Tensor):
+            raise TypeError(
+                "index: index with a numpy integer array or Python ints, not a Tensor "
+                "(indices are not differentiable)"
+            )
+        if isinstance(item, (np.ndarray, list)):
+            arr = np.asarray(item)
+            if arr.size and not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
+                raise TypeError(f"index: index arrays must be integer or boolean, got dtype {arr.dtype}")
+        elif isinstance(item, float):
+            raise TypeError(f"index: a float ({item!r}) is not a valid index")
+    return index
+
+
+# -----------------------------------------------------------------------------
+# Converting inputs
+# -----------------------------------------------------------------------------
+def as_float_array(data, dtype, where):
+    """Convert ``data`` to a float ndarray following tinygraph's dtype policy.
+
+    A float numpy array keeps its dtype; Python numbers, lists, bool and integer
+    arrays take the default dtype; ``dtype`` overrides both. Strings, objects and
+    complex values are a TypeError.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        dtype = check_float_dtype(dtype, where)
+    if isinstance(data, np.ndarray):
+        kind = data.dtype.kind
+        if kind == "f":
+            return data if dtype is None or data.dtype == dtype else data.astype(dtype)
+        if kind in "iub":
+            return data.astype(dtype or STATE.default_dtype)
+        raise TypeError(
+            f"{where}: cannot make a tensor from an array of dtype {data.dtype}; "
+            f"expected real numbers (float, int or bool)"
+        )
+    if isinstance(data, (str, bytes)) or data is None:
+        raise TypeError(f"{where}: cannot make a tensor from {type(data).__name__} {data!r}; expected numbers")
+    if isinstance(data, complex):
+        raise TypeError(f"{where}: complex values are not supported ({data!r})")
+    try:
+        arr = np.asarray(data)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{where}: cannot make a tensor from a ragged nested sequence: {exc}") from None
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(
+            f"{where}: cannot make a tensor from {type(data).__name__} with element dtype {arr.dtype}; "
+            f"expected real numbers"
+        )
+    if arr.dtype.kind == "f" and not isinstance(data, (list, tuple, numbers.Number)):
+        # numpy scalars such as np.float64(1.0) keep their dtype, like arrays
+        return arr if dtype is None else arr.astype(dtype)
+    return arr.astype(dtype or STATE.default_dtype)
+
+
+def tensor(data, requires_grad=False, name=None, dtype=None):
+    """Make a leaf Tensor.
+
+    Parameters
+    ----------
+    data : array-like
+        A float numpy array keeps its dtype; Python numbers and lists, integer
+        and bool arrays take the default dtype (``get_default_dtype()``).
+    requires_grad : bool
+        Accumulate gradients into ``.grad`` during backward.
+    name : str, optional
+        A label for drawings and error messages.
+    dtype : float dtype, optional
+        Convert to this dtype.
+    """
+    if isinstance(data, Tensor):
+        data = data.data.copy()
+    return Tensor(data, requires_grad=requires_grad, name=name, dtype=dtype)
+
+
+def _as_operand(x, like_dtype, op_name):
+    """An op's non-Tensor operand as a constant leaf. Numbers and integer arrays take the
+    dtype of the tensor operand, so ``float32_tensor * 2`` stays float32."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+        return Tensor._leaf(x, False, None)
+    if isinstance(x, (numbers.Number, np.ndarray, list, tuple)) and not isinstance(x, (complex, np.complexfloating)):
+        return Tensor._leaf(as_float_array(x, like_dtype, op_name), False, None)
+    raise TypeError(
+        f"{op_name}: unsupported operand of type {type(x).__name__}; "
+        f"expected a Tensor, a numpy array or a Python number"
+    )
+
+
+# -----------------------------------------------------------------------------
+# Applying an op
+# -----------------------------------------------------------------------------
+def apply(fn, *inputs, **attrs):
+    """Run op ``fn`` on ``inputs`` and, if any input requires grad, record the result
+    as a graph node (``op``, ``parents``, ``instance``)."""
+    like = None
+    for x in inputs:
+        if isinstance(x, Tensor):
+            like = x.data.dtype
+            break
+    if like is None:
+        like = STATE.default_dtype
+    if any(not isinstance(x, Tensor) for x in inputs):
+        inputs = tuple(_as_operand(x, like, fn.name) for x in inputs)
+    arrays = [x.data for x in inputs]
+    if fn.check is not None:
+        fn.check(*arrays, **attrs)
+    try:
+        out = fn.forward(*arrays, **attrs)
+    except (ValueError, IndexError) as exc:
+        shapes = " and ".join(shape_str(a.shape) for a in arrays)
+        raise ShapeError(f"{fn.name}: failed on inputs of shape {shapes}: {exc}") from None
+    if not isinstance(out, np.ndarray):
+        out = np.asarray(out, dtype=like)
+    requires_grad = False
+    if STATE.grad_enabled:
+        for x in inputs:
+            if x.requires_grad:
+                requires_grad = True
+                break
+    t = Tensor.__new__(Tensor)
+    t.data = out
+    t.grad = None
+    t.requires_grad = requires_grad
+    t.name = None
+    t.instance = STATE.instance
+    t._retain = False
+    if requires_grad:
+        t._fn = fn
+        t.parents = inputs
+        t._attrs = attrs
+    else:
+        t._fn = None
+        t.parents = ()
+        t._attrs = _NO_ATTRS
+    return t
+
+
+def concat(tensors, axis=0):
+    """Join tensors along an existing ``axis`` (like ``numpy.concatenate``)."""
+    tensors = _sequence_operands("concat", tensors)
+    return apply(OPS["concat"], *tensors, axis=int(axis))
+
+
+def stack(tensors, axis=0):
+    """Join same-shape tensors along a new ``axis`` (like ``numpy.stack``)."""
+    tensors = _sequence_operands("stack", tensors)
+    return apply(OPS["stack"], *tensors, axis=int(axis))
+
+
+def _sequence_operands(name, tensors):
+    if isinstance(tensors, (Tensor, np.ndarray)):
+        raise TypeError(f"{name}: expected a list or tuple of tensors, got a single {type(tensors).__name__}")
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{name}: needs at least one tensor, got an empty sequence")
+    like = next((t.dtype for t in tensors if isinstance(t, Tensor)), STATE.default_dtype)
+    return [_as_operand(t, like, name) for t in tensors]
+
+
+def maximum(a, b):
+    """Elementwise maximum of two tensors (ties split the gradient evenly)."""
+    return apply(OPS["maximum"], a, b)
+
