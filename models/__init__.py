@@ -1,0 +1,8 @@
+"""Sequence models built on tinygraph: recurrent cells as graph templates, recurrent
+layers that unroll them, and BPTT tools."""
+from .gru_cell import GRUCell
+from .lstm_cell import LSTMCell
+from .recurrent import GRU, LSTM, RNN, Recurrent
+from .rnn_cell import RNNCell
+
+__all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "Recurrent"]

@@ -1,0 +1,79 @@
+"""What every recurrent cell shares: sizes, initialisation, and input/state checks."""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from tinygraph import Template, Tensor, get_default_dtype, tensor
+from tinygraph.nn import Parameter
+
+
+def check_size(owner, name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def as_rng(rng):
+    """``rng`` as a ``numpy.random.Generator`` (None, a seed, or a Generator)."""
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def shape_text(shape):
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+class RecurrentCell(Template):
+    """Base of the built-in cells: a Template with ``input_size`` and ``hidden_size``.
+
+    Parameters are drawn from ``uniform(-1/sqrt(H), 1/sqrt(H))`` in the default
+    dtype in force at construction. Subclasses define ``forward`` (the
+    reference equations, one call = one time step) and may override the
+    unroll hooks to run a fused version of the same equations.
+    """
+
+    def __init__(self, input_size, hidden_size, name=None, rng=None):
+        super().__init__(name=name)
+        kind = type(self).__name__
+        self.input_size = check_size(kind, "input_size", input_size)
+        self.hidden_size = check_size(kind, "hidden_size", hidden_size)
+        object.__setattr__(self, "_rng", as_rng(rng))
+
+    def _uniform(self, *shape):
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        data = self._rng.uniform(-bound, bound, size=shape).astype(get_default_dtype())
+        return Parameter(data)
+
+    # -- checks (a wrong shape is a ValueError naming what was expected) ----------
+    def check_input(self, x, where="forward"):
+        x = x if isinstance(x, Tensor) else tensor(x)
+        if x.ndim != 2 or x.shape[1] != self.input_size:
+            raise ValueError(
+                f"{self.template_name}.{where}: expected an input x_t of shape (B, input_size={self.input_size}), "
+                f"got shape {shape_text(x.shape)}"
+            )
+        return x
+
+    def check_sequence(self, xs, where="unroll"):
+        if xs.ndim != 3 or xs.shape[2] != self.input_size:
+            raise ValueError(
+                f"{self.template_name}.{where}: expected a time-major input of shape "
+                f"(T, B, input_size={self.input_size}), got shape {shape_text(xs.shape)}"
+            )
+
+    def check_hidden(self, h, batch, what="h"):
+        if not isinstance(h, Tensor):
+            raise TypeError(f"{self.template_name}: the state {what} must be a Tensor, got {type(h).__name__}")
+        if h.shape != (batch, self.hidden_size):
+            raise ValueError(
+                f"{self.template_name}: expected state {what} of shape (B, hidden_size) = "
+                f"({batch}, {self.hidden_size}), got shape {shape_text(h.shape)}"
+            )
+
+    def zeros(self, batch_size, dtype):
+        return tensor(np.zeros((batch_size, self.hidden_size), dtype=dtype or get_default_dtype()))
+
+    def extra_repr(self):
+        return f"input_size={self.input_size}, hidden_size={self.hidden_size}"

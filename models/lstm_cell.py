@@ -1,0 +1,126 @@
+"""The LSTM cell as a graph template."""
+from __future__ import annotations
+
+from tinygraph import concat
+
+from ._cell import RecurrentCell
+
+# Order of the gates in the fused matrices: the three sigmoid gates first, so one
+# sigmoid covers a contiguous block and one tanh the candidate block.
+FUSED_ORDER = ("i", "f", "o", "g")
+
+
+class LSTMCell(RecurrentCell):
+    r"""Long short-term memory cell (one time step), a ``tinygraph.Template``.
+
+    Reference semantics (row vectors, batch first; ``*`` is elementwise)::
+
+        i_t = sigmoid(x_t @ W_xi + h_{t-1} @ W_hi + b_i)    input gate
+        f_t = sigmoid(x_t @ W_xf + h_{t-1} @ W_hf + b_f)    forget gate
+        g_t = tanh   (x_t @ W_xg + h_{t-1} @ W_hg + b_g)    candidate
+        o_t = sigmoid(x_t @ W_xo + h_{t-1} @ W_ho + b_o)    output gate
+        c_t = f_t * c_{t-1} + i_t * g_t
+        h_t = o_t * tanh(c_t)
+
+    Parameters
+    ----------
+    input_size : int
+        D, features of ``x_t``.
+    hidden_size : int
+        H, size of ``h`` and ``c``.
+    forget_bias : float, optional
+        If given, ``b_f`` starts at this constant instead of a random draw
+        (1.0 is the usual choice: the cell starts out remembering).
+    name : str, optional
+        Template name used in ``Tensor.instance`` (default ``"LSTMCell"``).
+    rng : None, int or numpy.random.Generator
+        Source of the ``uniform(-1/sqrt(H), 1/sqrt(H))`` initial weights.
+
+    Attributes
+    ----------
+    W_xi, W_xf, W_xg, W_xo : Parameter (D, H)
+    W_hi, W_hf, W_hg, W_ho : Parameter (H, H)
+    b_i, b_f, b_g, b_o : Parameter (H,)
+
+    Notes
+    -----
+    The state is the pair ``(h, c)``, each (B, H); ``forward(x, (h, c))``
+    returns ``(h_t, (h_t, c_t))`` and computes each gate from its own
+    matrices, exactly as written above. Under ``tinygraph.unroll`` the same
+    equations run fused: ``begin_unroll`` concatenates the gate matrices once
+    (``W_x`` (D, 4H), ``W_h`` (H, 4H), ``b`` (4H,), gate order i, f, o, g) and
+    projects all T inputs with one ``(T*B, D) @ (D, 4H)`` matmul; each step
+    then runs a single ``h_{t-1} @ W_h``. The parameters stay per gate, and
+    their gradients flow back through the concatenation.
+    """
+
+    def __init__(self, input_size, hidden_size, forget_bias=None, name=None, rng=None):
+        super().__init__(input_size, hidden_size, name=name, rng=rng)
+        D, H = self.input_size, self.hidden_size
+        for gate in "ifgo":
+            setattr(self, f"W_x{gate}", self._uniform(D, H))
+        for gate in "ifgo":
+            setattr(self, f"W_h{gate}", self._uniform(H, H))
+        for gate in "ifgo":
+            setattr(self, f"b_{gate}", self._uniform(H))
+        if forget_bias is not None:
+            self.b_f.data[...] = float(forget_bias)
+        object.__setattr__(self, "_W_h", None)
+
+    def forward(self, x, state):
+        x = self.check_input(x)
+        h, c = self._split_state(state, x.shape[0])
+
+        def pre(gate):
+            return x @ getattr(self, f"W_x{gate}") + h @ getattr(self, f"W_h{gate}") + getattr(self, f"b_{gate}")
+
+        i = pre("i").sigmoid()
+        f = pre("f").sigmoid()
+        g = pre("g").tanh()
+        o = pre("o").sigmoid()
+        c_new = f * c + i * g
+        h_new = o * c_new.tanh()
+        return h_new, (h_new, c_new)
+
+    def _split_state(self, state, batch):
+        if not (isinstance(state, (tuple, list)) and len(state) == 2):
+            raise ValueError(
+                f"{self.template_name}: the state must be a pair (h, c) of (B, H) tensors, got {type(state).__name__}"
+            )
+        h, c = state
+        self.check_hidden(h, batch, "h")
+        self.check_hidden(c, batch, "c")
+        return h, c
+
+    # -- unroll hooks: the fused form of the same equations -------------------------
+    def initial_state(self, batch_size, dtype):
+        return self.zeros(batch_size, dtype), self.zeros(batch_size, dtype)
+
+    def fused_weights(self):
+        """``(W_x (D,4H), W_h (H,4H), b (4H,))``: the gate parameters concatenated in
+        the order i, f, o, g (graph nodes, so gradients reach the per-gate parameters)."""
+        W_x = concat([getattr(self, f"W_x{k}") for k in FUSED_ORDER], axis=1)
+        W_h = concat([getattr(self, f"W_h{k}") for k in FUSED_ORDER], axis=1)
+        b = concat([getattr(self, f"b_{k}") for k in FUSED_ORDER], axis=0)
+        return W_x, W_h, b
+
+    def begin_unroll(self, xs):
+        self.check_sequence(xs)
+        T, B, D = xs.shape
+        W_x, W_h, b = self.fused_weights()
+        object.__setattr__(self, "_W_h", W_h)
+        return (xs.reshape(T * B, D) @ W_x + b).reshape(T, B, 4 * self.hidden_size)
+
+    def step(self, p, state):
+        h, c = self._split_state(state, p.shape[0])
+        H = self.hidden_size
+        z = p + h @ self._W_h
+        s = z[:, : 3 * H].sigmoid()
+        g = z[:, 3 * H:].tanh()
+        i, f, o = s[:, :H], s[:, H: 2 * H], s[:, 2 * H:]
+        c_new = f * c + i * g
+        h_new = o * c_new.tanh()
+        return h_new, (h_new, c_new)
+
+    def end_unroll(self):
+        object.__setattr__(self, "_W_h", None)

@@ -1,0 +1,196 @@
+"""Recurrent layers: a cell template unrolled over a time-major sequence, optionally
+stacked in layers and followed by an output layer."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinygraph import Tensor, get_default_dtype, tensor, unroll
+from tinygraph.nn import Module, Parameter
+
+from ._cell import as_rng, check_size, shape_text
+from .gru_cell import GRUCell
+from .lstm_cell import LSTMCell
+from .rnn_cell import RNNCell
+
+
+class Recurrent(Module):
+    """Base of ``RNN``, ``LSTM`` and ``GRU``: ``num_layers`` cells unrolled one after another.
+
+    Parameters
+    ----------
+    input_size : int
+        D, features per time step.
+    hidden_size : int
+        H, state size of every layer.
+    num_layers : int
+        Stacked layers; layer ``l > 0`` reads the hidden states of layer ``l - 1``.
+    output_size : int, optional
+        O. If given, an output layer ``y_t = h_t @ W_hy + b_y`` (``W_hy`` (H, O),
+        ``b_y`` (O,)) is applied to the last layer's hidden states.
+    rng : None, int or numpy.random.Generator
+        Source of the initial weights (``uniform(-1/sqrt(H), 1/sqrt(H))``).
+    **cell_options
+        Passed to every cell (e.g. ``nonlinearity`` or ``forget_bias``).
+
+    Attributes
+    ----------
+    cell : the first layer's cell (``model.cell.W_hh``); further layers are
+        ``cell_1``, ``cell_2``, ... (template names ``"<Cell>_1"``, ...), all in ``cells``.
+    """
+
+    cell_class = None
+    state_parts = 1  # tensors per layer state: 1 for h, 2 for (h, c)
+
+    def __init__(self, input_size, hidden_size, num_layers=1, output_size=None, rng=None, **cell_options):
+        super().__init__()
+        kind = type(self).__name__
+        self.input_size = check_size(kind, "input_size", input_size)
+        self.hidden_size = check_size(kind, "hidden_size", hidden_size)
+        self.num_layers = check_size(kind, "num_layers", num_layers)
+        rng = as_rng(rng)
+        base = self.cell_class.__name__
+        for layer in range(self.num_layers):
+            cell = self.cell_class(
+                self.input_size if layer == 0 else self.hidden_size, self.hidden_size,
+                name=base if layer == 0 else f"{base}_{layer}", rng=rng, **cell_options,
+            )
+            setattr(self, "cell" if layer == 0 else f"cell_{layer}", cell)
+        self.output_size = None if output_size is None else check_size(kind, "output_size", output_size)
+        if self.output_size is not None:
+            bound = 1.0 / math.sqrt(self.hidden_size)
+            dtype = get_default_dtype()
+            self.W_hy = Parameter(rng.uniform(-bound, bound, (self.hidden_size, self.output_size)).astype(dtype))
+            self.b_y = Parameter(rng.uniform(-bound, bound, self.output_size).astype(dtype))
+
+    @property
+    def cells(self):
+        """The cells, bottom layer first."""
+        return [self.cell] + [getattr(self, f"cell_{layer}") for layer in range(1, self.num_layers)]
+
+    def forward(self, x, state=None):
+        """Run the sequence.
+
+        Parameters
+        ----------
+        x : Tensor or array (T, B, input_size)
+            Time-major input.
+        state : optional
+            Initial state: for one layer ``h0`` (B, H) (``(h0, c0)`` for the
+            LSTM); for ``num_layers > 1`` a list with one such state per layer.
+            Default zeros.
+
+        Returns
+        -------
+        outputs : Tensor (T, B, H), or (T, B, O) with an output layer
+            The last layer's hidden states (or ``y_t``).
+        final_state
+            ``h_T`` (``(h_T, c_T)`` for the LSTM); for ``num_layers > 1`` a
+            tuple with one final state per layer.
+        """
+        hs, final = self.forward_hidden(x, state)
+        if self.output_size is None:
+            return hs, final
+        T, B, H = hs.shape
+        y = hs.reshape(T * B, H) @ self.W_hy + self.b_y
+        return y.reshape(T, B, self.output_size), final
+
+    def forward_hidden(self, x, state=None):
+        """Like ``forward`` but without the output layer: ``(hidden states (T, B, H), final_state)``."""
+        x = self._check_input(x)
+        states = self._check_state(state, x.shape[1])
+        finals = []
+        hs = x
+        for cell, s in zip(self.cells, states):
+            hs, s = unroll(cell, hs, s)
+            finals.append(s)
+        return hs, (finals[0] if self.num_layers == 1 else tuple(finals))
+
+    # -- checks --------------------------------------------------------------------
+    def _check_input(self, x):
+        if not isinstance(x, Tensor):
+            x = tensor(np.asarray(x)) if not isinstance(x, np.ndarray) else tensor(x)
+        if x.ndim != 3 or x.shape[2] != self.input_size:
+            raise ValueError(
+                f"{type(self).__name__}: expected a time-major input of shape (T, B, input_size={self.input_size}), "
+                f"got shape {shape_text(x.shape)}"
+                + (" (a 2-D input is one time step or one sequence: add the missing axis)" if x.ndim == 2 else "")
+            )
+        if x.shape[0] == 0:
+            raise ValueError(f"{type(self).__name__}: the input has no time steps (T = 0)")
+        return x
+
+    def _expected_state(self, batch):
+        one = f"({batch}, {self.hidden_size})"
+        layer = one if self.state_parts == 1 else f"(h0, c0), each of shape {one}"
+        if self.num_layers == 1:
+            return layer
+        return f"a list of {self.num_layers} per-layer states, each {layer}"
+
+    def _check_state(self, state, batch):
+        if state is None:
+            return [None] * self.num_layers
+        layers = [state] if self.num_layers == 1 else state
+        if not isinstance(layers, (list, tuple)) or len(layers) != self.num_layers:
+            raise ValueError(
+                f"{type(self).__name__}: expected the initial state as {self._expected_state(batch)}, "
+                f"got {type(state).__name__}"
+            )
+        out = []
+        for layer_state in layers:
+            parts = [layer_state] if self.state_parts == 1 else layer_state
+            if self.state_parts > 1 and (not isinstance(parts, (list, tuple)) or len(parts) != self.state_parts):
+                raise ValueError(
+                    f"{type(self).__name__}: expected the initial state as {self._expected_state(batch)}, "
+                    f"got {type(layer_state).__name__}"
+                )
+            parts = [p if isinstance(p, Tensor) else tensor(np.asarray(p)) for p in parts]
+            for p in parts:
+                if p.shape != (batch, self.hidden_size):
+                    raise ValueError(
+                        f"{type(self).__name__}: expected the initial state as {self._expected_state(batch)}, "
+                        f"got a tensor of shape {shape_text(p.shape)}"
+                    )
+            out.append(parts[0] if self.state_parts == 1 else tuple(parts))
+        return out
+
+    def extra_repr(self):
+        text = f"input_size={self.input_size}, hidden_size={self.hidden_size}, num_layers={self.num_layers}"
+        return text + (f", output_size={self.output_size}" if self.output_size is not None else "")
+
+
+class RNN(Recurrent):
+    """Elman RNN over a sequence: ``RNNCell`` unrolled (see ``Recurrent`` for the arguments).
+
+    ``h_t = act(x_t @ W_xh + h_{t-1} @ W_hh + b_h)`` for ``t = 1..T`` and, with
+    ``output_size``, ``y_t = h_t @ W_hy + b_y``. ``nonlinearity`` is ``"tanh"``
+    (default) or ``"relu"``.
+    """
+
+    cell_class = RNNCell
+
+    def __init__(self, input_size, hidden_size, nonlinearity="tanh", num_layers=1, output_size=None, rng=None):
+        super().__init__(input_size, hidden_size, num_layers=num_layers, output_size=output_size, rng=rng,
+                         nonlinearity=nonlinearity)
+
+
+class LSTM(Recurrent):
+    """LSTM over a sequence: ``LSTMCell`` unrolled (see ``Recurrent`` and ``LSTMCell``).
+
+    The state of a layer is ``(h, c)``; ``forget_bias`` initialises every
+    layer's ``b_f`` to a constant.
+    """
+
+    cell_class = LSTMCell
+    state_parts = 2
+
+    def __init__(self, input_size, hidden_size, num_layers=1, output_size=None, forget_bias=None, rng=None):
+        super().__init__(input_size, hidden_size, num_layers=num_layers, output_size=output_size, rng=rng,
+                         forget_bias=forget_bias)
+
+
+class GRU(Recurrent):
+    """GRU over a sequence: ``GRUCell`` unrolled (see ``Recurrent`` and ``GRUCell``)."""
+
+    cell_class = GRUCell

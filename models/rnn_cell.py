@@ -1,0 +1,79 @@
+"""The Elman cell as a graph template."""
+from __future__ import annotations
+
+from ._cell import RecurrentCell
+
+_ACTIVATIONS = ("tanh", "relu")
+
+
+class RNNCell(RecurrentCell):
+    r"""Elman recurrent cell (one time step), a ``tinygraph.Template``.
+
+    Reference semantics (row vectors, batch first)::
+
+        h_t = act(x_t @ W_xh + h_{t-1} @ W_hh + b_h)
+
+    with ``act`` = tanh or relu.
+
+    Parameters
+    ----------
+    input_size : int
+        D, features of ``x_t``.
+    hidden_size : int
+        H, size of the hidden state.
+    nonlinearity : {"tanh", "relu"}
+    name : str, optional
+        Template name used in ``Tensor.instance`` (default ``"RNNCell"``).
+    rng : None, int or numpy.random.Generator
+        Source of the ``uniform(-1/sqrt(H), 1/sqrt(H))`` initial weights.
+
+    Attributes
+    ----------
+    W_xh : Parameter (D, H)
+    W_hh : Parameter (H, H)
+    b_h : Parameter (H,)
+
+    Notes
+    -----
+    ``forward(x, h)`` takes ``x`` of shape (B, D) and ``h`` of shape (B, H)
+    and returns ``(h_t, h_t)`` (output and new state are the same tensor).
+    Under ``tinygraph.unroll`` the input projection of all T steps runs as one
+    ``(T*B, D) @ (D, H)`` matmul before the loop (``begin_unroll``); each step
+    then adds ``h_{t-1} @ W_hh``. Same equations, fewer and larger matmuls.
+    """
+
+    def __init__(self, input_size, hidden_size, nonlinearity="tanh", name=None, rng=None):
+        if nonlinearity not in _ACTIVATIONS:
+            raise ValueError(f"RNNCell: nonlinearity must be one of {_ACTIVATIONS}, got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, name=name, rng=rng)
+        self.nonlinearity = nonlinearity
+        D, H = self.input_size, self.hidden_size
+        self.W_xh = self._uniform(D, H)
+        self.W_hh = self._uniform(H, H)
+        self.b_h = self._uniform(H)
+
+    def _act(self, z):
+        return z.tanh() if self.nonlinearity == "tanh" else z.relu()
+
+    def forward(self, x, h):
+        x = self.check_input(x)
+        self.check_hidden(h, x.shape[0])
+        h_new = self._act(x @ self.W_xh + h @ self.W_hh + self.b_h)
+        return h_new, h_new
+
+    # -- unroll hooks ---------------------------------------------------------------
+    def initial_state(self, batch_size, dtype):
+        return self.zeros(batch_size, dtype)
+
+    def begin_unroll(self, xs):
+        self.check_sequence(xs)
+        T, B, D = xs.shape
+        return (xs.reshape(T * B, D) @ self.W_xh + self.b_h).reshape(T, B, self.hidden_size)
+
+    def step(self, p, h):
+        self.check_hidden(h, p.shape[0])
+        h_new = self._act(p + h @ self.W_hh)
+        return h_new, h_new
+
+    def extra_repr(self):
+        return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
