@@ -1,0 +1,281 @@
+"""Activations and losses as functions of Tensors, composed from the engine's primitive ops.
+
+Everything here is built from ops in ``tinygraph.ops``, so gradients come from
+the generic backward pass. Numerical stability comes from subtracting a
+*detached* maximum: ``log(sum(exp(x)))`` equals ``m + log(sum(exp(x - m)))``
+for any constant ``m``, so treating ``m`` as a constant leaves the gradient
+exact while keeping ``exp`` from overflowing (logits of magnitude 1e4 are fine).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import shape_str
+from ..tensor import Tensor, tensor
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _as_tensor(x, where, what):
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (np.ndarray, list, tuple, int, float, np.number)):
+        return tensor(x)
+    raise TypeError(f"{where}: {what} must be a Tensor or a numpy array, got {type(x).__name__}")
+
+
+def _check_axis(where, axis, ndim):
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{where}: axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{where}: axis {axis} is out of range for a tensor with {ndim} dimensions")
+    return int(axis) % ndim
+
+
+def _check_reduction(where, reduction):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{where}: reduction must be one of 'mean', 'sum', 'none', got {reduction!r}")
+
+
+def _reduce(loss, reduction):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _shift_by_max(x, axis):
+    # The max is a constant (detached): the results below do not depend on it
+    # mathematically, so its (zero) gradient need not flow.
+    m = x.data.max(axis=axis, keepdims=True)
+    return x - m
+
+
+def softmax(x, axis=-1):
+    """Softmax along ``axis``: ``exp(x) / sum(exp(x))``, computed without overflow.
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., C, ...)
+    axis : int
+        The axis to normalise over (default: the last).
+
+    Returns
+    -------
+    Tensor of the same shape as ``x``, non-negative, summing to 1 along ``axis``.
+    """
+    x = _as_tensor(x, "softmax", "x")
+    if x.ndim == 0:
+        raise ValueError("softmax: x must have at least one dimension, got a 0-d tensor")
+    axis = _check_axis("softmax", axis, x.ndim)
+    e = _shift_by_max(x, axis).exp()
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    """Logarithm of the softmax along ``axis``: ``x - logsumexp(x)``, stable for large ``|x|``.
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., C, ...)
+    axis : int
+        The axis to normalise over (default: the last).
+
+    Returns
+    -------
+    Tensor of the same shape as ``x`` (all entries <= 0).
+    """
+    x = _as_tensor(x, "log_softmax", "x")
+    if x.ndim == 0:
+        raise ValueError("log_softmax: x must have at least one dimension, got a 0-d tensor")
+    axis = _check_axis("log_softmax", axis, x.ndim)
+    shifted = _shift_by_max(x, axis)
+    return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
+
+
+def cross_entropy(logits, targets, ignore_index=None, reduction="mean"):
+    """Cross-entropy between unnormalised class scores and integer class targets.
+
+    The class axis is the **last** axis of ``logits`` (row-vector convention:
+    ``(B, C)`` for a batch, ``(T, B, C)`` for a time-major sequence).
+
+    Parameters
+    ----------
+    logits : Tensor, shape (..., C)
+        Unnormalised log-probabilities.
+    targets : integer numpy array, shape (...)
+        Class indices in ``[0, C)``, with the leading shape of ``logits``.
+        Entries equal to ``ignore_index`` contribute nothing.
+    ignore_index : int, optional
+        A target value to skip (e.g. padding).
+    reduction : {"mean", "sum", "none"}
+        ``"mean"`` averages over the targets that are not ignored (0 if all
+        are ignored), ``"sum"`` adds them, ``"none"`` returns the per-target
+        losses (shape (...), 0 at ignored positions).
+
+    Returns
+    -------
+    Tensor: a scalar, or shape (...) for ``reduction="none"``.
+    """
+    where = "cross_entropy"
+    logits = _as_tensor(logits, where, "logits")
+    _check_reduction(where, reduction)
+    if logits.ndim == 0:
+        raise ValueError(f"{where}: logits must have shape (..., C), got a 0-d tensor")
+    if isinstance(targets, Tensor):
+        raise TypeError(
+            f"{where}: targets must be an integer numpy array of class indices, got a Tensor of dtype "
+            f"{targets.dtype} (tensors are float)"
+        )
+    targets = np.asarray(targets)
+    if not np.issubdtype(targets.dtype, np.integer):
+        raise TypeError(f"{where}: targets must be integer class indices, got dtype {targets.dtype}")
+    lead, num_classes = logits.shape[:-1], logits.shape[-1]
+    if targets.shape != lead:
+        raise ValueError(
+            f"{where}: targets of shape {shape_str(targets.shape)} do not match logits of shape "
+            f"{shape_str(logits.shape)}; expected targets of shape {shape_str(lead)} (logits without the class axis)"
+        )
+    keep = np.ones(targets.shape, dtype=bool) if ignore_index is None else targets != ignore_index
+    picked = targets[keep]
+    if picked.size and (picked.min() < 0 or picked.max() >= num_classes):
+        bad = picked[(picked < 0) | (picked >= num_classes)][0]
+        raise ValueError(f"{where}: target {bad} is out of range for {num_classes} classes (expected 0 <= target < {num_classes})")
+
+    flat = log_softmax(logits.reshape(-1, num_classes), axis=-1)
+    rows = np.arange(flat.shape[0])
+    cols = np.where(keep, targets, 0).reshape(-1)
+    nll = -flat[rows, cols]
+    if ignore_index is not None:
+        nll = nll * keep.reshape(-1).astype(logits.dtype)
+    if reduction == "none":
+        return nll.reshape(lead)
+    total = nll.sum()
+    if reduction == "sum":
+        return total
+    return total / max(int(keep.sum()), 1)
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error ``(input - target) ** 2``.
+
+    Parameters
+    ----------
+    input : Tensor, shape (...)
+    target : Tensor or numpy array, same shape as ``input``
+        Shapes must be equal: broadcasting is refused because a ``(B,)``
+        target against a ``(B, 1)`` prediction silently gives a ``(B, B)`` loss.
+    reduction : {"mean", "sum", "none"}
+
+    Returns
+    -------
+    Tensor: a scalar, or the shape of ``input`` for ``reduction="none"``.
+    """
+    where = "mse_loss"
+    input = _as_tensor(input, where, "input")
+    target = _as_tensor(target, where, "target")
+    _check_reduction(where, reduction)
+    if input.shape != target.shape:
+        raise ValueError(
+            f"{where}: input of shape {shape_str(input.shape)} and target of shape {shape_str(target.shape)} "
+            f"differ; expected equal shapes"
+        )
+    diff = input - target
+    return _reduce(diff * diff, reduction)
+
+
+def softplus(x):
+    """``log(1 + exp(x))`` elementwise, without overflow for large ``|x|``.
+
+    Parameters
+    ----------
+    x : Tensor, shape (...)
+
+    Returns
+    -------
+    Tensor of the same shape.
+    """
+    x = _as_tensor(x, "softplus", "x")
+    # logsumexp of (0, x) shifted by the detached m = max(x, 0): exact gradient sigmoid(x).
+    m = np.maximum(x.data, 0)
+    return ((x - m).exp() + np.exp(-m)).log() + m
+
+
+def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
+    """Binary cross-entropy of ``sigmoid(logits)`` against targets in ``[0, 1]``.
+
+    Computed as ``softplus(logits) - logits * targets``, which equals
+    ``-(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x)))`` without ever forming
+    ``log(0)``.
+
+    Parameters
+    ----------
+    logits : Tensor, shape (...)
+    targets : Tensor or numpy array, same shape, values in [0, 1]
+    reduction : {"mean", "sum", "none"}
+
+    Returns
+    -------
+    Tensor: a scalar, or the shape of ``logits`` for ``reduction="none"``.
+    """
+    where = "binary_cross_entropy_with_logits"
+    logits = _as_tensor(logits, where, "logits")
+    targets = _as_tensor(targets, where, "targets")
+    _check_reduction(where, reduction)
+    if logits.shape != targets.shape:
+        raise ValueError(
+            f"{where}: logits of shape {shape_str(logits.shape)} and targets of shape "
+            f"{shape_str(targets.shape)} differ; expected equal shapes"
+        )
+    t = targets.data
+    if t.size and (np.nanmin(t) < 0 or np.nanmax(t) > 1 or np.isnan(t).any()):
+        raise ValueError(f"{where}: targets must lie in [0, 1], got values in [{t.min()}, {t.max()}]")
+    return _reduce(softplus(logits) - logits * targets, reduction)
+
+
+def dropout(x, p=0.5, training=True, rng=None):
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
+
+    Parameters
+    ----------
+    x : Tensor, shape (...)
+    p : float in [0, 1]
+    training : bool
+        When false, return ``x`` unchanged.
+    rng : numpy.random.Generator, optional
+        Source of the mask (a fresh default generator if omitted).
+
+    Returns
+    -------
+    Tensor of the same shape (``x`` itself when inactive).
+    """
+    _check_probability("dropout", p)
+    x = _as_tensor(x, "dropout", "x")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * np.zeros(x.shape, dtype=x.dtype)
+    rng = np.random.default_rng() if rng is None else rng
+    mask = (rng.random(x.shape) >= p).astype(x.dtype) / x.dtype.type(1 - p)
+    return x * mask
+
+
+def _check_probability(where, p):
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0 <= p <= 1:
+        raise ValueError(f"{where}: p must be a probability in [0, 1], got {p!r}")
+
+
+def relu(x):
+    """``max(x, 0)`` elementwise."""
+    return _as_tensor(x, "relu", "x").relu()
+
+
+def tanh(x):
+    """Hyperbolic tangent elementwise."""
+    return _as_tensor(x, "tanh", "x").tanh()
+
+
+def sigmoid(x):
+    """``1 / (1 + exp(-x))`` elementwise (stable)."""
+    return _as_tensor(x, "sigmoid", "x").sigmoid()
