@@ -15,10 +15,12 @@ from .graph import Graph
 from .gradcheck import gradcheck
 from .ops import OPS
 from . import nn
+from . import optim
+from .serialization import load, save
 from .template import Template, unroll
 
 __all__ = [
     "__version__", "Tensor", "tensor", "concat", "stack", "maximum", "no_grad", "enable_grad",
     "is_grad_enabled", "set_default_dtype", "get_default_dtype", "default_dtype", "Graph", "gradcheck",
-    "GradcheckError", "ShapeError", "OPS", "nn", "Template", "unroll",
+    "GradcheckError", "ShapeError", "OPS", "nn", "Template", "unroll", "optim", "save", "load",
 ]
