@@ -77,9 +77,10 @@ def backward(roots, seeds, retain_grads=False):
         grad = pop(node, None)
         if grad is None:
             continue  # not downstream of a seeded root
+        if type(grad) is OuterSum:
+            grad = grad.materialize()
         fn = node._fn
         if fn is None or node._retain or retain_grads:
-            grad = _dense(grad)
             _accumulate_into(node, grad)
             if fn is None:
                 continue

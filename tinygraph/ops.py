@@ -329,10 +329,10 @@ def normalize_axis(name, axis, ndim, shape):
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
-    try:
-        axes = tuple(int(a) for a in axes)
-    except TypeError:
-        raise TypeError(f"{name}: axis must be None, an int or a tuple of ints, got {axis!r}") from None
+    if not isinstance(axes, (tuple, list)) or not all(
+            isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+        raise TypeError(f"{name}: axis must be None, an int or a tuple of ints, got {axis!r}")
+    axes = tuple(int(a) for a in axes)
     out = []
     for a in axes:
         if not -ndim <= a < ndim:

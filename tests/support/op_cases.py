@@ -1,0 +1,142 @@
+"""Hypothesis strategies that draw valid inputs for any op in ``tinygraph.OPS``, by its ``kind``.
+
+Adding an op of an existing kind needs nothing here: the table-driven tests
+pick it up. An op of a new kind fails ``test_every_op_kind_has_a_strategy``
+until a strategy is added below.
+"""
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+
+def values(rng, shape, domain):
+    """Float64 values where finite differences of the op are well defined."""
+    if domain == "positive":
+        return rng.uniform(0.5, 2.0, size=shape)
+    if domain == "away_from_zero":
+        return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 2.0, size=shape)
+    if domain == "distinct":
+        # Distinct values spaced 0.1 apart, so an eps of 1e-6 never changes which is largest.
+        n = int(np.prod(shape)) if shape else 1
+        return (rng.permutation(n) * 0.1 - 0.05 * n).reshape(shape)
+    return rng.normal(size=shape)
+
+
+seeds = st.integers(0, 2**32 - 1)
+small_shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
+
+
+@st.composite
+def unary(draw, op):
+    rng = np.random.default_rng(draw(seeds))
+    return [values(rng, draw(small_shapes), op.domain)], {}
+
+
+@st.composite
+def binary(draw, op):
+    rng = np.random.default_rng(draw(seeds))
+    shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)).input_shapes
+    a = rng.normal(size=shapes[0])
+    b = rng.normal(size=shapes[1])
+    if op.domain == "away_from_zero":  # the second operand (a divisor)
+        b = values(rng, shapes[1], "away_from_zero")
+    elif op.domain == "positive":  # the first operand (a base)
+        a = values(rng, shapes[0], "positive")
+    elif op.domain == "distinct":  # the two operands never tie
+        a = rng.integers(-5, 5, size=shapes[0]) * 0.3
+        b = rng.integers(-5, 5, size=shapes[1]) * 0.3 + 0.15
+    return [a, b], {}
+
+
+@st.composite
+def reduce(draw, op):
+    rng = np.random.default_rng(draw(seeds))
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    ndim = len(shape)
+    axis = draw(st.one_of(
+        st.none(),
+        st.integers(-ndim, ndim - 1),
+        st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True).map(tuple),
+    ))
+    from tinygraph.ops import normalize_axis
+
+    axis = normalize_axis(op.name, axis, ndim, shape)
+    return [values(rng, shape, op.domain)], {"axis": axis, "keepdims": draw(st.booleans())}
+
+
+@st.composite
+def matmul(draw, op):
+    rng = np.random.default_rng(draw(seeds))
+    m, k, n = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    batch = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3)).input_shapes
+    a_shape = draw(st.sampled_from([(k,), batch[0] + (m, k)]))
+    b_shape = draw(st.sampled_from([(k,), batch[1] + (k, n)]))
+    return [rng.normal(size=a_shape), rng.normal(size=b_shape)], {}
+
+
+@st.composite
+def reshape(draw, op):
+    rng = np.random.default_rng(draw(seeds))
+    shape = draw(small_shapes)
+    size = int(np.prod(shape))
+    target = draw(st.sampled_from([(size,), (-1,), tuple(reversed(shape)), (1, size), (size, 1)]))
+    return [rng.normal(size=shape)], {"shape": target}
+
+
+@st.composite
+def transpose(draw, op):
+    rng = np.random.default_rng(draw(seeds))
+    shape = draw(small_shapes)
+    axes = tuple(draw(st.permutations(range(len(shape)))))
+    return [rng.normal(size=shape)], {"axes": axes}
+
+
+@st.composite
+def index(draw, op):
+    rng = np.random.default_rng(draw(seeds))
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    kind = draw(st.sampled_from(["int", "slice", "array", "array_pair", "mixed", "bool"]))
+    if kind == "int":
+        idx = int(draw(st.integers(-shape[0], shape[0] - 1)))
+    elif kind == "slice":
+        idx = (slice(draw(st.integers(0, shape[0] - 1)), None, draw(st.integers(1, 2))),)
+    elif kind == "array":  # repeated indices must accumulate
+        idx = rng.integers(0, shape[0], size=draw(st.integers(1, 6)))
+    elif kind == "array_pair" and len(shape) >= 2:
+        rows = rng.integers(0, shape[0], size=5)
+        idx = (rows, rng.integers(0, shape[1], size=5))
+    elif kind == "bool":
+        idx = rng.random(shape[0]) > 0.4
+    else:
+        idx = (slice(None), Ellipsis) if len(shape) < 2 else (slice(None), rng.integers(0, shape[1], size=3))
+    return [rng.normal(size=shape)], {"index": idx}
+
+
+@st.composite
+def join(draw, op):
+    rng = np.random.default_rng(draw(seeds))
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3))
+    count = draw(st.integers(1, 4))
+    if op.name == "stack":
+        axis = draw(st.integers(-len(shape) - 1, len(shape)))
+        shapes = [shape] * count
+    else:
+        axis = draw(st.integers(-len(shape), len(shape) - 1))
+        shapes = []
+        for _ in range(count):
+            s = list(shape)
+            s[axis] = draw(st.integers(1, 3))
+            shapes.append(tuple(s))
+    return [rng.normal(size=s) for s in shapes], {"axis": axis}
+
+
+STRATEGIES = {
+    "unary": unary,
+    "binary": binary,
+    "reduce": reduce,
+    "matmul": matmul,
+    "reshape": reshape,
+    "transpose": transpose,
+    "index": index,
+    "join": join,
+}
