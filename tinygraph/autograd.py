@@ -16,25 +16,23 @@ from .ops import OuterSum
 def topological_order(roots, only_requires_grad=False):
     """Every tensor reachable from ``roots`` through ``.parents``, inputs before outputs.
 
-    Iterative depth-first search with an explicit stack.
+    An iterative walk collects the reachable tensors; sorting them by creation
+    order then gives a topological order, because a tensor's parents always
+    exist before it does.
     """
-    order = []
-    visited = set()
-    stack = [(root, False) for root in reversed(roots)]
-    push, pop, visit, emit = stack.append, stack.pop, visited.add, order.append
+    seen = set(roots)
+    stack = list(roots)
+    pop, push, add = stack.pop, stack.append, seen.add
     while stack:
-        node, expanded = pop()
-        if expanded:
-            emit(node)
-            continue
-        if node in visited:
-            continue
-        visit(node)
-        push((node, True))
-        for parent in reversed(node.parents):  # so the first operand is visited first
-            if parent not in visited and (parent.requires_grad or not only_requires_grad):
-                push((parent, False))
-    return order
+        for parent in pop().parents:
+            if parent not in seen and (parent.requires_grad or not only_requires_grad):
+                add(parent)
+                push(parent)
+    return sorted(seen, key=_creation_order)
+
+
+def _creation_order(tensor):
+    return tensor._seq
 
 
 def unbroadcast(grad, shape, op_name, input_index):
@@ -86,11 +84,11 @@ def backward(roots, seeds, retain_grads=False):
                 continue
         parents = node.parents
         in_grads = fn.vjp(grad, node.data, *[p.data for p in parents], **node._attrs)
-        for i, (parent, pgrad) in enumerate(zip(parents, in_grads)):
+        for parent, pgrad in zip(parents, in_grads):
             if pgrad is None or not parent.requires_grad:
                 continue
-            if pgrad.shape != parent.shape:
-                pgrad = unbroadcast(_dense(pgrad), parent.shape, fn.name, i)
+            if pgrad.shape != parent.data.shape:
+                pgrad = unbroadcast(_dense(pgrad), parent.data.shape, fn.name, parents.index(parent))
             previous = grads.get(parent)
             if previous is None:
                 grads[parent] = pgrad

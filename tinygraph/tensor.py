@@ -1,6 +1,7 @@
 """The Tensor: a numpy array, the op that made it, and the tensors it was made from."""
 from __future__ import annotations
 
+import itertools
 import numbers
 
 import numpy as np
@@ -13,6 +14,10 @@ from .ops import OPS, normalize_axis
 _ADD, _SUB, _MUL, _DIV, _POW = OPS["add"], OPS["sub"], OPS["mul"], OPS["div"], OPS["pow"]
 _MATMUL, _NEG, _INDEX = OPS["matmul"], OPS["neg"], OPS["index"]
 _NO_ATTRS = {}
+# Creation order is a topological order (a tensor's parents always exist before it),
+# so backward sorts the reachable nodes by this counter instead of a two-phase DFS.
+_next_seq = itertools.count().__next__
+_PY_SCALARS = (float, int)
 
 
 class Tensor:
@@ -38,7 +43,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "name", "_fn", "parents", "_attrs", "instance", "_retain",
-                 "__weakref__")
+                 "_seq", "__weakref__")
     # Make numpy defer to our reflected operators: ``ndarray + Tensor`` calls Tensor.__radd__.
     __array_ufunc__ = None
 
@@ -52,6 +57,7 @@ class Tensor:
         self._attrs = _NO_ATTRS
         self.instance = STATE.instance
         self._retain = False
+        self._seq = _next_seq()
 
     # -- basic properties ---------------------------------------------------
     @property
@@ -177,6 +183,7 @@ class Tensor:
         t._attrs = _NO_ATTRS
         t.instance = STATE.instance
         t._retain = False
+        t._seq = _next_seq()
         return t
 
     # -- operators -----------------------------------------------------------
@@ -399,6 +406,8 @@ def _as_operand(x, like_dtype, op_name):
     dtype of the tensor operand, so ``float32_tensor * 2`` stays float32."""
     if isinstance(x, Tensor):
         return x
+    if type(x) in _PY_SCALARS:
+        return Tensor._leaf(np.array(x, dtype=like_dtype), False, None)
     if isinstance(x, np.ndarray) and x.dtype.kind == "f":
         return Tensor._leaf(x, False, None)
     if isinstance(x, (numbers.Number, np.ndarray, list, tuple)) and not isinstance(x, (complex, np.complexfloating)):
@@ -414,16 +423,15 @@ def _as_operand(x, like_dtype, op_name):
 # -----------------------------------------------------------------------------
 def apply(fn, *inputs, **attrs):
     """Run op ``fn`` on ``inputs`` and, if any input requires grad, record the result
-    as a graph node (``op``, ``parents``, ``instance``)."""
-    like = None
+    as a graph node (``op``, ``parents``, ``instance``).
+
+    Non-Tensor operands (numbers, arrays) become constant leaves; Python numbers
+    and integer arrays take the dtype of the first Tensor operand.
+    """
     for x in inputs:
-        if isinstance(x, Tensor):
-            like = x.data.dtype
+        if not isinstance(x, Tensor):
+            inputs = _convert_operands(fn, inputs)
             break
-    if like is None:
-        like = STATE.default_dtype
-    if any(not isinstance(x, Tensor) for x in inputs):
-        inputs = tuple(_as_operand(x, like, fn.name) for x in inputs)
     arrays = [x.data for x in inputs]
     if fn.check is not None:
         fn.check(*arrays, **attrs)
@@ -432,30 +440,40 @@ def apply(fn, *inputs, **attrs):
     except (ValueError, IndexError) as exc:
         shapes = " and ".join(shape_str(a.shape) for a in arrays)
         raise ShapeError(f"{fn.name}: failed on inputs of shape {shapes}: {exc}") from None
-    if not isinstance(out, np.ndarray):
-        out = np.asarray(out, dtype=like)
-    requires_grad = False
-    if STATE.grad_enabled:
-        for x in inputs:
-            if x.requires_grad:
-                requires_grad = True
-                break
-    t = Tensor.__new__(Tensor)
+    if out.__class__ is not np.ndarray:
+        out = np.asarray(out)  # reductions to a scalar return numpy scalars
+    t = _new_tensor(Tensor)
     t.data = out
     t.grad = None
-    t.requires_grad = requires_grad
     t.name = None
     t.instance = STATE.instance
     t._retain = False
-    if requires_grad:
-        t._fn = fn
-        t.parents = inputs
-        t._attrs = attrs
-    else:
-        t._fn = None
-        t.parents = ()
-        t._attrs = _NO_ATTRS
+    t._seq = _next_seq()
+    if STATE.grad_enabled:
+        for x in inputs:
+            if x.requires_grad:
+                t.requires_grad = True
+                t._fn = fn
+                t.parents = inputs
+                t._attrs = attrs
+                return t
+    t.requires_grad = False
+    t._fn = None
+    t.parents = ()
+    t._attrs = _NO_ATTRS
     return t
+
+
+_new_tensor = Tensor.__new__
+
+
+def _convert_operands(fn, inputs):
+    like = STATE.default_dtype
+    for x in inputs:
+        if isinstance(x, Tensor):
+            like = x.data.dtype
+            break
+    return tuple([_as_operand(x, like, fn.name) for x in inputs])
 
 
 def concat(tensors, axis=0):
