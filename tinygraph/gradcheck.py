@@ -70,11 +70,12 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
                 num_flat[i] = (plus - minus) / (2 * eps)
             excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
             if excess.size and (np.max(excess) > 0 or not np.all(np.isfinite(analytic))):
-                worst = np.unravel_index(int(np.argmax(np.where(np.isfinite(excess), excess, np.inf))), x.shape)
+                flat_worst = int(np.argmax(np.where(np.isfinite(excess), excess, np.inf)))
+                worst = tuple(int(i) for i in np.unravel_index(flat_worst, x.shape))
                 label = f"input {position}" + (f" ({x.name!r})" if x.name else "")
                 raise GradcheckError(
                     f"gradcheck: gradient mismatch for {label} of shape {x.shape} at index {worst}: "
-                    f"analytic {analytic[worst]!r} vs numeric {numeric[worst]!r} "
+                    f"analytic {float(analytic[worst]):.10g} vs numeric {float(numeric[worst]):.10g} "
                     f"(atol={atol}, rtol={rtol})"
                 )
     return True

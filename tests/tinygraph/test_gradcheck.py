@@ -20,7 +20,7 @@ def test_works_in_float64_whatever_the_input_dtype():
         return (x * 1.0).sum()
 
     tg.gradcheck(fn, [tg.tensor(np.ones(2, dtype=np.float16))])
-    assert set(seen) == {np.float64}
+    assert set(seen) == {np.dtype(np.float64)}
 
 
 class _WrongSquare(ops.Op):
