@@ -64,7 +64,7 @@ class Optimizer:
         params = list(params)
         if not params:
             raise ValueError(f"{where}: got an empty parameter list")
-        seen = set()
+        seen = {}
         for i, p in enumerate(params):
             if not isinstance(p, Tensor):
                 raise TypeError(f"{where}: params[{i}] is a {type(p).__name__}, expected a Tensor (e.g. a Parameter)")
@@ -74,8 +74,9 @@ class Optimizer:
                     f"expected a leaf tensor with requires_grad=True"
                 )
             if id(p) in seen:
-                raise ValueError(f"{where}: {_param_label(i, p)} appears more than once in params")
-            seen.add(id(p))
+                raise ValueError(f"{where}: {_param_label(i, p)} is the same tensor as parameter {seen[id(p)]}; "
+                                 f"each parameter must appear once")
+            seen[id(p)] = i
         self.params = params
         self.state = [{} for _ in params]
         self._set_hyperparameters(hyperparameters)
