@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import shape_str
-from .ops import OuterSum
+from .ops import LAZY_GRADIENTS, dense as _dense
 
 
 def topological_order(roots, only_requires_grad=False):
@@ -55,10 +55,6 @@ def unbroadcast(grad, shape, op_name, input_index):
     return grad
 
 
-def _dense(grad):
-    return grad.materialize() if type(grad) is OuterSum else grad
-
-
 def backward(roots, seeds, retain_grads=False):
     """Accumulate d(sum_i <roots[i], seeds[i]>)/d(leaf) into ``leaf.grad`` for every leaf
     with ``requires_grad``.
@@ -75,7 +71,7 @@ def backward(roots, seeds, retain_grads=False):
         grad = pop(node, None)
         if grad is None:
             continue  # not downstream of a seeded root
-        if type(grad) is OuterSum:
+        if type(grad) in LAZY_GRADIENTS:
             grad = grad.materialize()
         fn = node._fn
         if fn is None or node._retain or retain_grads:
@@ -92,9 +88,9 @@ def backward(roots, seeds, retain_grads=False):
             previous = grads.get(parent)
             if previous is None:
                 grads[parent] = pgrad
-            elif type(previous) is OuterSum:
+            elif type(previous) in LAZY_GRADIENTS:
                 previous.add(pgrad)
-            elif type(pgrad) is OuterSum:
+            elif type(pgrad) in LAZY_GRADIENTS:
                 grads[parent] = pgrad.add(previous)
             else:
                 grads[parent] = previous + pgrad

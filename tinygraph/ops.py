@@ -90,7 +90,7 @@ class OuterSum:
             if other.dense is not None:
                 self._add_dense(other.dense)
         else:
-            self._add_dense(other)
+            self._add_dense(dense(other))
         if self.rows > self.MAX_ROWS:
             self._add_dense(self._product())
             self.lhs, self.rhs, self.rows = [], [], 0
@@ -110,6 +110,56 @@ class OuterSum:
             return self.dense
         product = self._product()
         return product if self.dense is None else self.dense + product
+
+
+class ScatterSum:
+    """A lazily evaluated gradient ``zeros(shape)`` with pieces added at indices.
+
+    The gradient of ``a[index]`` is zero except at ``index``. When a sequence
+    ``xs`` of T steps is read as ``xs[0] ... xs[T-1]``, materialising a full
+    ``zeros_like(xs)`` per step and summing them costs O(T^2); instead the
+    index VJP returns this, and the engine adds all pieces into one buffer.
+    """
+
+    __slots__ = ("shape", "dtype", "buffer", "pending")
+
+    def __init__(self, shape, dtype, index, value):
+        self.shape = shape
+        self.dtype = dtype
+        self.buffer = None
+        self.pending = (index, value)
+
+    @staticmethod
+    def _write(buffer, index, value):
+        if _is_advanced(index):
+            np.add.at(buffer, index, value)
+        else:
+            buffer[index] += value
+
+    def materialize(self):
+        """The dense ndarray this sum stands for (owned by this object)."""
+        if self.buffer is None:
+            self.buffer = np.zeros(self.shape, dtype=self.dtype)
+            self._write(self.buffer, *self.pending)
+            self.pending = None
+        return self.buffer
+
+    def add(self, other):
+        """Add an ndarray or another lazy gradient into this one (in place); return self."""
+        buffer = self.materialize()
+        if type(other) is ScatterSum and other.buffer is None:
+            self._write(buffer, *other.pending)
+        else:
+            buffer += dense(other)
+        return self
+
+
+LAZY_GRADIENTS = (OuterSum, ScatterSum)
+
+
+def dense(grad):
+    """An ndarray for a gradient that may be lazy (``OuterSum``, ``ScatterSum``)."""
+    return grad.materialize() if type(grad) in LAZY_GRADIENTS else grad
 
 
 # ---------------------------------------------------------------------------
@@ -518,7 +568,8 @@ class Index(Op):
     """``a[index]`` for basic slices and integer (or boolean) arrays.
 
     In backward, the gradient is scattered back with ``np.add.at``, so an
-    element picked several times by repeated integer indices accumulates.
+    element picked several times by repeated integer indices accumulates
+    (through a lazy ``ScatterSum``: all reads of one tensor share one buffer).
     """
 
     name = "index"
@@ -537,12 +588,8 @@ class Index(Op):
         return a[index]
 
     def vjp(self, g, out, a, index):
-        grad = np.zeros(a.shape, dtype=g.dtype)
-        if _is_advanced(index):
-            np.add.at(grad, index, g)
-        else:
-            grad[index] = g
-        return (grad,)
+        # Lazy, so that the T gradients of xs[0] ... xs[T-1] share one buffer.
+        return (ScatterSum(a.shape, g.dtype, index, g),)
 
 
 def _index_repr(index):
