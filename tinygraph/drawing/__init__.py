@@ -1,0 +1,12 @@
+"""Drawing tinygraph graphs: unrolled, folded and compact views, gradient flow in
+colour, rendering to files, and plots of gradient norms over time.
+
+``draw`` needs only the ``graphviz`` Python package (it builds DOT text);
+rendering to pictures needs the Graphviz ``dot`` program; ``plots`` needs
+matplotlib (``pip install tinygraph[plot]``).
+"""
+from .dot import DEFAULT_MAX_NODES, draw
+from .render import GraphvizNotFoundError, Drawing, dot_available, render, save, source
+
+__all__ = ["draw", "render", "save", "source", "dot_available", "Drawing", "GraphvizNotFoundError",
+           "DEFAULT_MAX_NODES"]

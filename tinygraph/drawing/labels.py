@@ -1,0 +1,98 @@
+"""Node labels and looks: what each kind of box says and how it is painted."""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from ..ops import OPS
+from .view import BLOCK, CONST, INPUT, OP, PARAM
+
+FONT = "Helvetica"
+INK = "#333333"
+MUTED = "#666666"
+
+# Fill and border of each kind when gradients are not shown.
+FILLS = {PARAM: "#fde3c4", INPUT: "#d7e6f5", CONST: "#ffffff", OP: "#ffffff", BLOCK: "#eef1f5"}
+BORDERS = {PARAM: "#c77c2a", INPUT: "#3f73ad", CONST: "#999999", OP: "#555555", BLOCK: "#6b7785"}
+SHAPES = {PARAM: "box", INPUT: "box", CONST: "plaintext", OP: "ellipse", BLOCK: "box"}
+ROOT_BORDER = "#b2182b"
+
+
+def shape_text(shape):
+    if not shape:
+        return "scalar"
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def op_text(t):
+    """The op as a short symbol (from ``OPS``), with the attributes that change its meaning."""
+    fn = OPS.get(t.op)
+    text = (fn.symbol if fn is not None and fn.symbol else t.op) or "?"
+    attrs = t.attrs
+    if t.op == "index":
+        text = "[" + _index_text(attrs.get("index")) + "]"
+    elif t.op in ("sum", "mean", "max") and attrs.get("axis") is not None:
+        text += f" axis={_axis_text(attrs['axis'])}"
+    elif t.op in ("concat", "stack"):
+        text += f" axis={attrs.get('axis')}"
+    return text
+
+
+def _axis_text(axis):
+    return str(axis[0]) if isinstance(axis, tuple) and len(axis) == 1 else str(axis)
+
+
+def _index_text(index):
+    items = index if isinstance(index, tuple) else (index,)
+    parts = []
+    for item in items:
+        if isinstance(item, slice):
+            a = "" if item.start is None else str(item.start)
+            b = "" if item.stop is None else str(item.stop)
+            parts.append(f"{a}:{b}" + ("" if item.step is None else f":{item.step}"))
+        elif item is Ellipsis:
+            parts.append("...")
+        elif item is None:
+            parts.append("None")
+        elif isinstance(item, (np.ndarray, list)):
+            parts.append("array")
+        else:
+            parts.append(str(item))
+    return ", ".join(parts)
+
+
+def constant_text(t):
+    v = float(t.data.reshape(()))
+    return f"{v:g}"
+
+
+def node_label(node, grad_text=None, ink=INK, muted=MUTED, show_dtype=True):
+    """An HTML-like label: a bold title line and a small line of details."""
+    t = node.tensor
+    if node.kind == BLOCK:
+        lines = [f"<b>{_e(node.title)}</b>", _small(node.detail, muted)]
+    elif node.kind == CONST:
+        return f"<{_small(_e(constant_text(t)), muted)}>"
+    else:
+        if node.kind == OP:
+            title = t.name if t.name else op_text(t)
+            detail = (op_text(t) + " · ") if t.name else ""
+        else:
+            title = t.name or ("parameter" if node.kind == PARAM else "input")
+            detail = ""
+        detail += shape_text(t.shape) + (f" {t.dtype}" if show_dtype else "")
+        if node.count > 1 and node.group is None and node.kind == OP:
+            detail += f" ×{node.count}"
+        lines = [f"<b>{_e(title)}</b>", _small(_e(detail), muted)]
+    if grad_text is not None:
+        lines.append(_small(_e(grad_text), muted))
+    return "<" + "<br/>".join(lines) + ">"
+
+
+def _small(text, color):
+    return f'<font point-size="8" color="{color}">{text}</font>'
+
+
+def _e(text):
+    return html.escape(str(text), quote=False)

@@ -1,0 +1,138 @@
+"""Writing drawings to files and showing them in Jupyter, with or without Graphviz's ``dot``.
+
+The DOT source never needs ``dot``; ``.svg``/``.png``/``.pdf`` do. Files are
+written atomically (a temporary file in the same folder, then ``os.replace``),
+so an interrupted render never leaves a half-written picture behind.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+import graphviz
+
+INSTALL_HINT = (
+    "install the Graphviz programs (the Python package 'graphviz' alone is not enough): "
+    "apt-get install graphviz (Debian/Ubuntu), brew install graphviz (macOS), "
+    "or conda install graphviz"
+)
+RENDERED_FORMATS = ("svg", "png", "pdf")
+SOURCE_FORMATS = ("dot", "gv")
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """The Graphviz ``dot`` program is needed to render a picture but is not installed."""
+
+
+def dot_available():
+    """Whether the Graphviz ``dot`` program is on ``PATH``."""
+    return shutil.which("dot") is not None
+
+
+class Drawing(graphviz.Digraph):
+    """A ``graphviz.Digraph`` that shows its DOT source in Jupyter when ``dot`` is missing
+    (instead of a traceback)."""
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        if dot_available():
+            try:
+                return super()._repr_mimebundle_(include=include, exclude=exclude, **kwargs)
+            except (graphviz.ExecutableNotFound, graphviz.CalledProcessError, subprocess.SubprocessError):
+                pass
+        return {"text/plain": f"# Graphviz 'dot' not found, so here is the DOT source; to see the picture, "
+                              f"{INSTALL_HINT}\n{self.source}"}
+
+
+def _format_of(path, where):
+    ext = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+    if ext not in RENDERED_FORMATS + SOURCE_FORMATS:
+        known = ", ".join("." + e for e in RENDERED_FORMATS + SOURCE_FORMATS)
+        raise ValueError(f"{where}: cannot tell the output format of {os.fspath(path)!r} "
+                         f"(extension {'.' + ext if ext else 'missing'}); expected one of {known}")
+    return ext
+
+
+def _write_atomic(path, data):
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def source(digraph):
+    """The DOT text of a drawing (works without Graphviz installed)."""
+    _check_digraph(digraph, "source")
+    return digraph.source
+
+
+def render(digraph, path, dot_fallback=True):
+    """Write ``digraph`` to ``path``, the format chosen by the extension.
+
+    Parameters
+    ----------
+    digraph : graphviz.Digraph
+        What ``tinygraph.draw`` returned.
+    path : str or os.PathLike
+        ``.svg``, ``.png`` or ``.pdf`` (rendered by Graphviz ``dot``), or
+        ``.dot``/``.gv`` (the DOT source; needs no Graphviz).
+    dot_fallback : bool
+        When ``dot`` is missing, still write the DOT source next to ``path``
+        (same name, ``.dot`` extension) before raising.
+
+    Returns
+    -------
+    str
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        Unknown extension.
+    GraphvizNotFoundError
+        A picture format was asked for and ``dot`` is not installed; the
+        message says how to install it and where the DOT source went.
+    """
+    _check_digraph(digraph, "render")
+    fmt = _format_of(path, "render")
+    path = os.fspath(path)
+    if fmt in SOURCE_FORMATS:
+        _write_atomic(path, digraph.source.encode("utf-8"))
+        return path
+    if not dot_available():
+        _raise_not_found(digraph, path, dot_fallback)
+    try:
+        data = digraph.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        _raise_not_found(digraph, path, dot_fallback)
+    _write_atomic(path, data)
+    return path
+
+
+save = render
+
+
+def _raise_not_found(digraph, path, dot_fallback):
+    where = ""
+    if dot_fallback:
+        dot_path = os.path.splitext(path)[0] + ".dot"
+        _write_atomic(dot_path, digraph.source.encode("utf-8"))
+        where = f" The DOT source was written to {dot_path}."
+    raise GraphvizNotFoundError(
+        f"render: the Graphviz 'dot' program is not installed, so {path} could not be drawn.{where} "
+        f"To render pictures, {INSTALL_HINT}."
+    ) from None
+
+
+def _check_digraph(digraph, where):
+    if not isinstance(digraph, (graphviz.Digraph, graphviz.Graph, graphviz.Source)):
+        raise TypeError(f"{where}: expected the graphviz.Digraph returned by tinygraph.draw, "
+                        f"got {type(digraph).__name__}")

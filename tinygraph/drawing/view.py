@@ -1,0 +1,124 @@
+"""What a drawing shows, before it becomes DOT: boxes, arrows and groups.
+
+A ``View`` is the small intermediate form every drawing mode produces (the
+unrolled graph here, the folded one in ``folded.py``, the compact one in
+``compact.py``); ``dot.py`` turns any ``View`` into Graphviz. Keeping modes
+and DOT apart means each mode is a plain transformation that tests can read.
+"""
+from __future__ import annotations
+
+# Node kinds.
+PARAM, INPUT, CONST, OP, BLOCK = "param", "input", "const", "op", "block"
+# Edge kinds: along the data flow, out of a parameter, carrying state from one
+# template instance to another, and (folded) that state drawn back into the copy.
+DATA, PARAM_EDGE, STATE, BACK = "data", "param", "state", "back"
+
+
+class Node:
+    """One box of the drawing; ``tensors`` are the tensors it stands for (one
+    when unrolled, one per instance when folded, a whole instance when compact)."""
+
+    __slots__ = ("id", "kind", "tensors", "group", "is_root", "count", "title", "detail")
+
+    def __init__(self, id, kind, tensors, group, is_root=False, count=1, title=None, detail=None):
+        self.id = id
+        self.kind = kind
+        self.tensors = tensors
+        self.group = group
+        self.is_root = is_root
+        self.count = count
+        self.title = title
+        self.detail = detail
+
+    @property
+    def tensor(self):
+        """The representative tensor (the first one)."""
+        return self.tensors[0]
+
+
+class Edge:
+    __slots__ = ("src", "dst", "kind", "count", "label")
+
+    def __init__(self, src, dst, kind, count=1, label=None):
+        self.src, self.dst, self.kind, self.count, self.label = src, dst, kind, count, label
+
+
+class Group:
+    """A template instance (unrolled), or all instances of a template (folded)."""
+
+    __slots__ = ("key", "label", "instances")
+
+    def __init__(self, key, label, instances=1):
+        self.key, self.label, self.instances = key, label, instances
+
+
+class View:
+    """Nodes (in drawing order), edges, and the groups nodes belong to."""
+
+    def __init__(self, nodes, edges, groups, mode):
+        self.nodes = nodes  # dict id -> Node, insertion ordered
+        self.edges = edges
+        self.groups = groups  # dict key -> Group, in time order
+        self.mode = mode
+
+    def __len__(self):
+        return len(self.nodes)
+
+
+def is_param(t):
+    """Parameters in the engine's sense (``Graph.parameters``): leaves that require grad."""
+    return t.op is None and t.requires_grad
+
+
+def leaf_kind(t):
+    if t.requires_grad:
+        return PARAM
+    # Anonymous scalars are the constants of expressions like ``1 - z``: drawn as their value.
+    if t.name is None and t.data.size == 1:
+        return CONST
+    return INPUT
+
+
+def instance_label(instance):
+    name, index = instance
+    return f"{name} t={index}"
+
+
+def ordered_groups(keys, make):
+    """Groups sorted by template name, then index, so clusters appear in time order."""
+    return {k: make(k) for k in sorted(keys, key=lambda k: (str(k[0]), k[1]))}
+
+
+def unrolled(graph):
+    """The graph node by node: node ``n<k>`` is ``graph.nodes[k]``, one edge per operand.
+
+    Parameters belong to no group even when made inside a template, so that
+    each is drawn once, with the other parameters.
+    """
+    ids = {}
+    nodes = {}
+    roots = {id(r) for r in graph.roots}
+    instances = set()
+    for k, t in enumerate(graph.nodes):
+        nid = f"n{k}"
+        ids[id(t)] = nid
+        kind = leaf_kind(t) if t.op is None else OP
+        group = None if kind == PARAM else t.instance
+        if group is not None:
+            instances.add(group)
+        nodes[nid] = Node(nid, kind, [t], group, is_root=id(t) in roots)
+    edges = []
+    for t in graph.nodes:
+        dst = ids[id(t)]
+        for p in t.parents:
+            edges.append(Edge(ids[id(p)], dst, edge_kind(p, t)))
+    groups = ordered_groups(instances, lambda k: Group(k, instance_label(k)))
+    return View(nodes, edges, groups, "unrolled")
+
+
+def edge_kind(parent, child):
+    if is_param(parent):
+        return PARAM_EDGE
+    if parent.instance is not None and child.instance is not None and parent.instance != child.instance:
+        return STATE
+    return DATA
