@@ -18,9 +18,10 @@ from . import nn
 from . import optim
 from .serialization import load, save
 from .template import Template, unroll
+from .drawing import draw
 
 __all__ = [
     "__version__", "Tensor", "tensor", "concat", "stack", "maximum", "no_grad", "enable_grad",
     "is_grad_enabled", "set_default_dtype", "get_default_dtype", "default_dtype", "Graph", "gradcheck",
-    "GradcheckError", "ShapeError", "OPS", "nn", "Template", "unroll", "optim", "save", "load",
+    "GradcheckError", "ShapeError", "OPS", "nn", "Template", "unroll", "optim", "save", "load", "draw",
 ]
