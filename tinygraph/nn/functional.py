@@ -16,11 +16,12 @@ from ..tensor import Tensor, tensor
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def _as_tensor(x, where, what):
+def _as_tensor(x, where, what, dtype=None):
+    """``x`` itself if it is a Tensor, else a constant Tensor of ``x`` (in ``dtype`` if given)."""
     if isinstance(x, Tensor):
         return x
     if isinstance(x, (np.ndarray, list, tuple, int, float, np.number)):
-        return tensor(x)
+        return tensor(x, dtype=dtype)
     raise TypeError(f"{where}: {what} must be a Tensor or a numpy array, got {type(x).__name__}")
 
 
@@ -164,7 +165,7 @@ def mse_loss(input, target, reduction="mean"):
     ----------
     input : Tensor, shape (...)
     target : Tensor or numpy array, same shape as ``input``
-        Shapes must be equal: broadcasting is refused because a ``(B,)``
+        An array is converted to the dtype of ``input``. Shapes must be equal: broadcasting is refused because a ``(B,)``
         target against a ``(B, 1)`` prediction silently gives a ``(B, B)`` loss.
     reduction : {"mean", "sum", "none"}
 
@@ -174,7 +175,8 @@ def mse_loss(input, target, reduction="mean"):
     """
     where = "mse_loss"
     input = _as_tensor(input, where, "input")
-    target = _as_tensor(target, where, "target")
+    # A plain-array target takes the input's dtype, so a float32 model's loss stays float32.
+    target = _as_tensor(target, where, "target", dtype=input.dtype)
     _check_reduction(where, reduction)
     if input.shape != target.shape:
         raise ValueError(
@@ -213,6 +215,7 @@ def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
     ----------
     logits : Tensor, shape (...)
     targets : Tensor or numpy array, same shape, values in [0, 1]
+        An array is converted to the dtype of ``logits``.
     reduction : {"mean", "sum", "none"}
 
     Returns
@@ -221,7 +224,7 @@ def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
     """
     where = "binary_cross_entropy_with_logits"
     logits = _as_tensor(logits, where, "logits")
-    targets = _as_tensor(targets, where, "targets")
+    targets = _as_tensor(targets, where, "targets", dtype=logits.dtype)
     _check_reduction(where, reduction)
     if logits.shape != targets.shape:
         raise ValueError(

@@ -40,6 +40,7 @@ class Linear(Module):
     Shapes
     ------
     ``x`` of shape ``(..., in_features)`` gives ``(..., out_features)``.
+    A numpy array ``x`` is converted to the parameters' dtype; a Tensor is used as is.
     """
 
     def __init__(self, in_features, out_features, bias=True, rng=None):
@@ -53,7 +54,7 @@ class Linear(Module):
 
     def forward(self, x):
         if not isinstance(x, Tensor):
-            x = F._as_tensor(x, "Linear", "input")
+            x = F._as_tensor(x, "Linear", "input", dtype=self.W.dtype)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear({self.in_features}, {self.out_features}): input of shape {shape_str(x.shape)} "

@@ -88,7 +88,8 @@ class Optimizer:
     def _set_hyperparameters(self, h):
         self._validate(h)
         for name in self.hyperparameter_names:
-            setattr(self, name, h[name])
+            value = h[name]
+            setattr(self, name, tuple(value) if isinstance(value, list) else value)
 
     @property
     def hyperparameters(self):
@@ -175,10 +176,14 @@ class Optimizer:
         if unknown or absent:
             raise ValueError(f"{where}: unexpected hyperparameters {unknown}, missing hyperparameters {absent}")
         self._validate(hyper)
+        if not isinstance(state_dict["state"], dict):
+            raise ValueError(f"{where}: 'state' must be a dict keyed by parameter position, got {type(state_dict['state']).__name__}")
         new_state = [{} for _ in self.params]
         for key, entry in state_dict["state"].items():
             if not (isinstance(key, str) and key.isdigit() and int(key) < len(self.params)):
                 raise ValueError(f"{where}: state key {key!r} is not a parameter position 0..{len(self.params) - 1}")
+            if not isinstance(entry, dict):
+                raise ValueError(f"{where}: state {key} must be a dict of buffers, got {type(entry).__name__}")
             i = int(key)
             p = self.params[i]
             for name, value in entry.items():
@@ -196,8 +201,6 @@ class Optimizer:
                         f"{_param_label(i, p)} has shape {shape_str(p.shape)}"
                     )
                 new_state[i][name] = np.array(arr, dtype=p.dtype, copy=True)
-        for name in self.hyperparameter_names:
-            value = hyper[name]
-            setattr(self, name, tuple(value) if isinstance(value, list) else value)
+        self._set_hyperparameters(hyper)
         self.state = new_state
         return self

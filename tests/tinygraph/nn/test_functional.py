@@ -227,3 +227,10 @@ def test_dropout_inactive_returns_input_and_bad_p_raises():
     for p in (-0.1, 1.5, "0.5"):
         with pytest.raises(ValueError, match="dropout: p must be a probability"):
             F.dropout(x, p)
+
+
+def test_array_targets_take_the_input_dtype():
+    x = tg.tensor(np.zeros(3, dtype=np.float32), requires_grad=True)
+    assert F.mse_loss(x, np.ones(3)).dtype == np.float32
+    assert F.binary_cross_entropy_with_logits(x, np.ones(3)).dtype == np.float32
+    np.testing.assert_allclose(F.mse_loss(x, np.ones(3)).item(), 1.0)

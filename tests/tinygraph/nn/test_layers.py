@@ -175,3 +175,9 @@ def test_repr_shows_parameter_shapes_and_zero_grad_clears():
     assert all(p.grad is not None for p in model.parameters())
     model.zero_grad()
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_linear_converts_numpy_input_to_its_dtype_but_keeps_tensors():
+    lin = nn.Linear(2, 1, rng=0)
+    assert lin(np.ones((3, 2))).dtype == np.float32  # a float64 array is converted
+    assert lin(tg.tensor(np.ones((3, 2)), dtype=np.float64)).dtype == np.float64  # a Tensor is not

@@ -316,3 +316,19 @@ def test_step_rejects_a_grad_of_the_wrong_shape():
     p.grad = np.zeros(4)
     with pytest.raises(ValueError, match=r"SGD.step: parameter 0 \('w'\) has shape \(3\) but its grad has shape \(4\)"):
         opt.step()
+
+
+def test_betas_given_as_a_list_are_stored_as_a_tuple():
+    opt = optim.Adam([nn.Parameter(np.zeros(1))], betas=[0.5, 0.6])
+    assert opt.betas == (0.5, 0.6) and opt.state_dict()["hyperparameters"]["betas"] == (0.5, 0.6)
+
+
+def test_load_state_dict_rejects_malformed_state():
+    opt = optim.SGD([nn.Parameter(np.zeros(1))], momentum=0.9)
+    sd = opt.state_dict()
+    with pytest.raises(ValueError, match=r"state key '5' is not a parameter position 0..0"):
+        opt.load_state_dict(dict(sd, state={"5": {}}))
+    with pytest.raises(ValueError, match=r"state 0 must be a dict of buffers, got list"):
+        opt.load_state_dict(dict(sd, state={"0": [1]}))
+    with pytest.raises(ValueError, match=r"state 0.step must be an int >= 0, got -1"):
+        opt.load_state_dict(dict(sd, state={"0": {"step": -1}}))
