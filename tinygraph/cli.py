@@ -30,6 +30,8 @@ def build_parser():
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("info", help="print versions, default dtype and whether Graphviz 'dot' is found")
     p.set_defaults(func=_info)
+    from .drawing.cli import add_draw_parser
+    add_draw_parser(sub)
     return parser
 
 

@@ -6,7 +6,7 @@ rendering to pictures needs the Graphviz ``dot`` program; ``plots`` needs
 matplotlib (``pip install tinygraph[plot]``).
 """
 from .dot import DEFAULT_MAX_NODES, draw
-from .render import GraphvizNotFoundError, Drawing, dot_available, render, save, source
+from .output import GraphvizNotFoundError, Drawing, dot_available, render, save, source
 
 __all__ = ["draw", "render", "save", "source", "dot_available", "Drawing", "GraphvizNotFoundError",
            "DEFAULT_MAX_NODES"]

@@ -12,7 +12,7 @@ from . import colors
 from .compact import compact as _compact
 from .folded import folded as _folded
 from .labels import BORDERS, FILLS, FONT, INK, MUTED, ROOT_BORDER, SHAPES, node_label
-from .render import Drawing
+from .output import Drawing
 from .view import BACK, BLOCK, CONST, INPUT, PARAM, PARAM_EDGE, STATE, unrolled
 
 DEFAULT_MAX_NODES = 2000
@@ -218,13 +218,15 @@ def _emit_node(g, node, paint, show_dtype):
     attrs = {"shape": SHAPES[kind], "color": BORDERS[kind], "fillcolor": FILLS[kind], "style": "filled"}
     if kind in (PARAM, INPUT, BLOCK):
         attrs["style"] = "filled,rounded"
+    if kind == PARAM:
+        attrs["penwidth"] = "1.4"
     ink, muted, grad_text = INK, MUTED, None
     if paint is not None and kind != CONST:
         norm = paint.norms.get(node.id)
         fill = paint.scale.fill(norm)
         attrs["fillcolor"] = fill
         ink = colors.text_color(fill)
-        muted = ink if ink == "#ffffff" else MUTED
+        muted = "#e8e8e8" if ink == "#ffffff" else "#2a2a2a"  # grey on mid colours is unreadable
         if norm is None:
             attrs["style"] += ",dashed"
             attrs["color"] = "#aaaaaa"
@@ -251,10 +253,15 @@ def _emit_edge(g, edge, view, rankdir):
     elif edge.kind == BACK:
         attrs.update(color=_STATE_COLOR, penwidth="1.8", style="bold", constraint="false",
                      fontcolor=_STATE_COLOR)
+    if edge.kind == STATE and not edge.label:
+        name = view.nodes[edge.src].tensor.name
+        if name:
+            attrs["label"] = name
     if edge.label:
         attrs["label"] = edge.label
+    if "label" in attrs:
         attrs.setdefault("fontcolor", _STATE_COLOR if edge.kind in (STATE, BACK) else MUTED)
-    if edge.kind in (STATE, BACK) and view.nodes[edge.dst].kind == BLOCK and edge.count > 1 and not edge.label:
+    if edge.kind in (STATE, BACK) and view.nodes[edge.dst].kind == BLOCK and edge.count > 1 and "label" not in attrs:
         attrs["label"] = f"×{edge.count}"
     g.edge(edge.src, edge.dst, **attrs)
 

@@ -39,6 +39,18 @@ def op_text(t):
     return text
 
 
+def folded_op_text(tensors):
+    """``op_text`` of the copies a folded node stands for: per-step indices ``xs[0]``,
+    ``xs[1]``, ... read ``[t]`` (``[·]`` when the copies differ otherwise)."""
+    texts = {op_text(t) for t in tensors}
+    if len(texts) == 1:
+        return texts.pop()
+    if tensors[0].op == "index":
+        ints = [t.attrs.get("index") for t in tensors]
+        return "[t]" if all(isinstance(i, (int, np.integer)) for i in ints) else "[·]"
+    return op_text(tensors[0]) + " …"
+
+
 def _axis_text(axis):
     return str(axis[0]) if isinstance(axis, tuple) and len(axis) == 1 else str(axis)
 
@@ -76,8 +88,9 @@ def node_label(node, grad_text=None, ink=INK, muted=MUTED, show_dtype=True):
         return f"<{_small(_e(constant_text(t)), muted)}>"
     else:
         if node.kind == OP:
-            title = t.name if t.name else op_text(t)
-            detail = (op_text(t) + " · ") if t.name else ""
+            op = folded_op_text(node.tensors) if len(node.tensors) > 1 else op_text(t)
+            title = t.name if t.name else op
+            detail = (op + " · ") if t.name else ""
         else:
             title = t.name or ("parameter" if node.kind == PARAM else "input")
             detail = ""
