@@ -7,6 +7,8 @@ and DOT apart means each mode is a plain transformation that tests can read.
 """
 from __future__ import annotations
 
+from ..nn.module import Parameter
+
 # Node kinds.
 PARAM, INPUT, CONST, OP, BLOCK = "param", "input", "const", "op", "block"
 # Edge kinds: along the data flow, out of a parameter, carrying state from one
@@ -66,13 +68,16 @@ class View:
 
 
 def is_param(t):
-    """Parameters in the engine's sense (``Graph.parameters``): leaves that require grad."""
-    return t.op is None and t.requires_grad
+    """Parameters are ``tinygraph.nn.Parameter`` leaves (a Module's weights). Other leaves
+    that require grad, e.g. an input whose gradient is studied, are drawn as inputs."""
+    return isinstance(t, Parameter)
 
 
 def leaf_kind(t):
-    if t.requires_grad:
+    if is_param(t):
         return PARAM
+    if t.requires_grad:
+        return INPUT
     # Anonymous scalars are the constants of expressions like ``1 - z``: drawn as their value.
     if t.name is None and t.data.size == 1:
         return CONST
