@@ -1,0 +1,76 @@
+"""``tinygraph draw`` on the built-in models."""
+import argparse
+import os
+import shutil
+
+import pytest
+
+from tinygraph.cli import main
+from tinygraph.drawing.cli import add_draw_parser
+
+pytest.importorskip("models")
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
+
+
+def test_add_draw_parser_registers_the_subcommand():
+    parser = argparse.ArgumentParser()
+    add_draw_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["draw", "--model", "lstm", "--steps", "4", "--out", "g.svg", "--folded", "--grads"])
+    assert (args.model, args.steps, args.out, args.folded, args.grads, args.compact) == ("lstm", 4, "g.svg",
+                                                                                         True, True, False)
+    assert callable(args.func)
+
+
+@pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("flags", [[], ["--folded"], ["--grads"], ["--compact"], ["--folded", "--grads"]])
+def test_draw_writes_dot_source(tmp_path, capsys, model, flags):
+    out = tmp_path / "g.dot"
+    assert main(["draw", "--model", model, "--steps", "3", "--out", str(out)] + flags) == 0
+    text = out.read_text(encoding="utf-8")
+    cell = {"rnn": "RNNCell", "lstm": "LSTMCell", "gru": "GRUCell"}[model]
+    if "--compact" in flags:
+        assert f"{cell} t=2" in text
+    elif "--folded" in flags:
+        assert f"cluster_{cell} " in text and "3 instances" in text
+    else:
+        assert all(f"cluster_{cell}_{t} " in text for t in range(3))
+    assert ("gradient norm" in text) == ("--grads" in flags)
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+@needs_dot
+def test_draw_svg(tmp_path):
+    out = tmp_path / "graph.svg"
+    assert main(["draw", "--model", "rnn", "--steps", "3", "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(b"<?xml")
+
+
+def test_without_dot_prints_install_hint(tmp_path, capsys, monkeypatch):
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "dot" else real_which(name, *a, **k))
+    out = tmp_path / "graph.png"
+    assert main(["draw", "--model", "rnn", "--out", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "apt-get install graphviz" in printed and "brew install graphviz" in printed
+    assert os.listdir(tmp_path) == ["graph.dot"]
+
+
+def test_bad_extension(tmp_path, capsys):
+    assert main(["draw", "--model", "rnn", "--out", str(tmp_path / "g.jpg")]) == 2
+    assert "use .svg, .png, .pdf or .dot" in capsys.readouterr().out
+    assert os.listdir(tmp_path) == []
+
+
+def test_too_many_nodes_is_reported(tmp_path, capsys):
+    assert main(["draw", "--model", "lstm", "--steps", "3", "--max-nodes", "10", "--out", str(tmp_path / "g.dot")]) == 2
+    assert "compact=True" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["draw", "--model", "transformer", "--out", "g.svg"],
+                                  ["draw", "--steps", "0", "--out", "g.svg"],
+                                  ["draw", "--model", "rnn"]])
+def test_bad_arguments_exit_with_usage(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "usage" in capsys.readouterr().err
