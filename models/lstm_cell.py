@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from tinygraph import concat
+from tinygraph.ops import OPS
+from tinygraph.tensor import apply
 
 from ._cell import RecurrentCell
 
 # Order of the gates in the fused matrices: the three sigmoid gates first, so one
 # sigmoid covers a contiguous block and one tanh the candidate block.
 FUSED_ORDER = ("i", "f", "o", "g")
+_LSTM_CELL = OPS["lstm_cell"]
 
 
 class LSTMCell(RecurrentCell):
@@ -31,6 +34,10 @@ class LSTMCell(RecurrentCell):
     forget_bias : float, optional
         If given, ``b_f`` starts at this constant instead of a random draw
         (1.0 is the usual choice: the cell starts out remembering).
+    fused : bool
+        Under ``unroll``, run each step's pointwise gate math as the single
+        ``lstm_cell`` op (default, fast) or as primitive ops (a larger graph
+        that shows every gate). Same equations either way.
     name : str, optional
         Template name used in ``Tensor.instance`` (default ``"LSTMCell"``).
     rng : None, int or numpy.random.Generator
@@ -54,8 +61,9 @@ class LSTMCell(RecurrentCell):
     their gradients flow back through the concatenation.
     """
 
-    def __init__(self, input_size, hidden_size, forget_bias=None, name=None, rng=None):
+    def __init__(self, input_size, hidden_size, forget_bias=None, fused=True, name=None, rng=None):
         super().__init__(input_size, hidden_size, name=name, rng=rng)
+        self.fused = bool(fused)
         D, H = self.input_size, self.hidden_size
         for gate in "ifgo":
             setattr(self, f"W_x{gate}", self._uniform(D, H))
@@ -114,6 +122,10 @@ class LSTMCell(RecurrentCell):
     def step(self, p, state):
         h, c = self._split_state(state, p.shape[0])
         H = self.hidden_size
+        if self.fused:
+            out = apply(_LSTM_CELL, p, h @ self._W_h, c)
+            h_new = out[:, :H]
+            return h_new, (h_new, out[:, H:2 * H])
         z = p + h @ self._W_h
         s = z[:, : 3 * H].sigmoid()
         g = z[:, 3 * H:].tanh()

@@ -179,15 +179,17 @@ class LSTM(Recurrent):
     """LSTM over a sequence: ``LSTMCell`` unrolled (see ``Recurrent`` and ``LSTMCell``).
 
     The state of a layer is ``(h, c)``; ``forget_bias`` initialises every
-    layer's ``b_f`` to a constant.
+    layer's ``b_f`` to a constant; ``fused=False`` unrolls the gate math as
+    primitive ops instead of the fused ``lstm_cell`` op.
     """
 
     cell_class = LSTMCell
     state_parts = 2
 
-    def __init__(self, input_size, hidden_size, num_layers=1, output_size=None, forget_bias=None, rng=None):
+    def __init__(self, input_size, hidden_size, num_layers=1, output_size=None, forget_bias=None, fused=True,
+                 rng=None):
         super().__init__(input_size, hidden_size, num_layers=num_layers, output_size=output_size, rng=rng,
-                         forget_bias=forget_bias)
+                         forget_bias=forget_bias, fused=fused)
 
 
 class GRU(Recurrent):

@@ -11,6 +11,8 @@ TOL = dict(rtol=1e-10, atol=1e-10)
 
 
 def build(kind, **kwargs):
+    if kind == "lstm_unfused":
+        kind, kwargs = "lstm", dict(kwargs, fused=False)
     with tg.default_dtype(np.float64):
         if kind.startswith("rnn"):
             return models.RNN(D, H, nonlinearity=kind.split("_")[1], rng=1, **kwargs)
@@ -35,12 +37,13 @@ def parts(state):
     return list(state) if isinstance(state, tuple) else [state]
 
 
-@pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "lstm", "lstm_unfused", "gru"])
 @pytest.mark.parametrize("T", [1, 50])
 @pytest.mark.parametrize("with_state", [False, True])
 def test_unrolled_model_matches_numpy_bptt(kind, T, with_state):
     rng = np.random.default_rng(T + 7 * with_state)
     model = build(kind)
+    kind = kind.replace("_unfused", "")
     x = rng.normal(size=(T, B, D))
     n_state = 2 if kind == "lstm" else 1
     state0 = [rng.normal(size=(B, H)) if with_state else np.zeros((B, H)) for _ in range(n_state)]
@@ -134,7 +137,7 @@ def _bind(modules_params, tensors):
         object.__setattr__(module, name, t)
 
 
-@pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "lstm_unfused", "gru"])
 @pytest.mark.parametrize("fused", [True, False])
 def test_gradcheck_finite_differences(kind, fused):
     T = 4
