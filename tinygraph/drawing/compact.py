@@ -63,6 +63,8 @@ def compact(view):
             merged[k] = (Edge(src, dst, edge.kind, 0, edge.label), [])
         e, names = merged[k]
         e.count += edge.count
+        if e.label is None:
+            e.label = edge.label
         if name and name not in names and src != edge.src:
             names.append(name)
     edges = []

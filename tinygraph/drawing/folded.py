@@ -81,6 +81,14 @@ def folded(graph):
                 merged[k].count += 1
             else:
                 merged[k] = Edge(src, dst, kind, 1, label)
+    # One "t-1" per state tensor is enough: an LSTM's h feeds four gates, and four
+    # identical labels only crowd the picture (the colour marks the others).
+    labelled = set()
+    for edge in merged.values():
+        if edge.kind == BACK:
+            if (edge.src, edge.label) in labelled:
+                edge.label = None
+            labelled.add((edge.src, edge.label))
 
     groups = {}
     for name in sorted(indices):

@@ -127,3 +127,24 @@ def test_uppercase_extension_is_accepted(tmp_path, elman_loss):
     loss, _, _ = elman_loss
     path = render(tg.draw(loss), tmp_path / "G.DOT")
     assert open(path).read().startswith("digraph")
+
+
+@needs_dot
+def test_png_dpi(tmp_path, elman_loss):
+    import struct
+
+    loss, _, _ = elman_loss
+    g = tg.draw(loss)
+    widths = []
+    for dpi in (None, 192):
+        path = render(g, tmp_path / f"g{dpi}.png", dpi=dpi)
+        widths.append(struct.unpack(">I", open(path, "rb").read()[16:20])[0])
+    assert widths[1] > 1.8 * widths[0]
+    assert "dpi" not in g.source  # the drawing itself is not changed
+
+
+@pytest.mark.parametrize("dpi", [0, -5, "high", True])
+def test_bad_dpi(tmp_path, elman_loss, dpi):
+    loss, _, _ = elman_loss
+    with pytest.raises(ValueError, match="render: dpi must be a positive number"):
+        render(tg.draw(loss), tmp_path / "g.png", dpi=dpi)

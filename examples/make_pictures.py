@@ -1,0 +1,138 @@
+"""Regenerate the pictures in docs/: graph drawings (needs Graphviz 'dot') and the
+gradient-norm plot (needs matplotlib: pip install tinygraph[plot]).
+
+    python examples/make_pictures.py            # writes into docs/
+    python examples/make_pictures.py --out-dir /tmp/pictures
+
+Pictures:
+    rnn_unrolled.svg/.png   a tanh RNN unrolled over 3 steps, one cluster per step
+    lstm_folded.svg/.png    the LSTM folded: one copy of the cell, h and c drawn back into it
+    rnn_grads.svg/.png      gradient norms painted on an RNN (loss on the last step only)
+    grad_norms.png          ||dL/dh_t|| over 30 steps, tanh RNN versus LSTM (log scale)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+
+import models  # noqa: E402
+import tinygraph as tg  # noqa: E402
+from tinygraph.drawing import plots, render  # noqa: E402
+
+DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs")
+
+
+def sequence(steps, batch, size, seed=0, requires_grad=False):
+    rng = np.random.default_rng(seed)
+    data = rng.normal(size=(steps, batch, size)).astype(tg.get_default_dtype())
+    return tg.tensor(data, name="x", requires_grad=requires_grad)
+
+
+def zeros(batch, hidden, name):
+    return tg.tensor(np.zeros((batch, hidden), dtype=tg.get_default_dtype()), name=name)
+
+
+def save_both(g, out_dir, stem):
+    return [render(g, os.path.join(out_dir, stem + ".svg")), render(g, os.path.join(out_dir, stem + ".png"), dpi=110)]
+
+
+def name_steps(outputs):
+    """Name each step's hidden state h_t, so the drawing reads like the equations."""
+    for t, h in enumerate(outputs.parents):
+        h.name = f"h_{t}"
+
+
+def rnn_unrolled(out_dir):
+    model = models.RNN(2, 3, rng=0)
+    # x requires grad only so that its name shows (a constant input is folded into its reshape)
+    outputs, _ = model(sequence(3, 1, 2, requires_grad=True), zeros(1, 3, "h0"))
+    name_steps(outputs)
+    loss = (outputs ** 2).mean()
+    loss.name = "loss"
+    g = tg.draw(loss, title="RNN unrolled over 3 steps: h_t = tanh(x_t W_xh + h_{t-1} W_hh + b_h)")
+    return save_both(g, out_dir, "rnn_unrolled")
+
+
+def lstm_folded(out_dir, steps=5):
+    """The LSTM cell's reference equations (one gate at a time), called once per step and folded.
+
+    ``models.LSTM`` runs a fused form of the same equations when it unrolls; calling the
+    cell directly runs ``LSTMCell.forward``, whose graph shows every gate.
+    """
+    cell = models.LSTMCell(2, 3, rng=0)
+    xs = sequence(steps, 1, 2, requires_grad=True)
+    h, c = zeros(1, 3, "h0"), zeros(1, 3, "c0")
+    outputs = []
+    for t in range(steps):
+        y, (h, c) = cell(xs[t], (h, c))
+        h.name, c.name = "h", "c"
+        outputs.append(y)
+    loss = (tg.stack(outputs) ** 2).mean()
+    loss.name = "loss"
+    g = tg.draw(loss, folded=True,
+                title=f"LSTMCell over {steps} steps, folded: one copy of the cell; the blue back edges "
+                      f"carry h and c from step t-1 into step t")
+    return save_both(g, out_dir, "lstm_folded")
+
+
+def rnn_grads(out_dir):
+    model = models.RNN(2, 3, rng=1)
+    model.cell.W_hh.data *= 0.5  # small recurrent weights: the gradient vanishes visibly within 5 steps
+    outputs, h_last = model(sequence(5, 1, 2, seed=1), zeros(1, 3, "h0"))
+    name_steps(outputs)
+    loss = (h_last ** 2).sum()
+    loss.name = "loss"
+    loss.backward(retain_grads=True)
+    g = tg.draw(loss, grads=True,
+                title="Gradient flow, loss on the last step only: ||dL/dh_t|| shrinks going back in time")
+    return save_both(g, out_dir, "rnn_grads")
+
+
+def grad_norms(out_dir, steps=30, hidden=32, inputs=8, batch=4):
+    """||dL/dh_t|| for a tanh RNN and an LSTM on the same inputs; the loss reads h_T only."""
+    xs = sequence(steps, batch, inputs, seed=2)
+    readout = np.random.default_rng(3).normal(size=(batch, hidden)).astype(tg.get_default_dtype())
+    series = {}
+    for label, model in (("tanh RNN", models.RNN(inputs, hidden, rng=4)),
+                         ("LSTM (forget bias 1)", models.LSTM(inputs, hidden, forget_bias=1.0, rng=4))):
+        outputs, state = model(xs)
+        h_last = state[0] if isinstance(state, tuple) else state
+        loss = (h_last * readout).sum()
+        loss.backward(retain_grads=True)
+        series[label] = plots.step_grad_norms(outputs)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    path = os.path.join(out_dir, "grad_norms.png")
+    fig = plots.plot_grad_norms(
+        series, path=path,
+        title=f"Backpropagation through time: gradient reaching h_t\n(loss on step {steps - 1} only, H={hidden})",
+    )
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return [path], series
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out-dir", default=DOCS)
+    args = parser.parse_args(argv)
+    os.makedirs(args.out_dir, exist_ok=True)
+    written = rnn_unrolled(args.out_dir) + lstm_folded(args.out_dir) + rnn_grads(args.out_dir)
+    paths, series = grad_norms(args.out_dir)
+    written += paths
+    for path in written:
+        print("wrote", os.path.normpath(path))
+    for label, norms in series.items():
+        print(f"{label}: ||dL/dh_0|| = {norms[0]:.2e}, ||dL/dh_T|| = {norms[-1]:.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
