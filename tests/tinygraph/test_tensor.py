@@ -209,3 +209,39 @@ def test_broadcast_gradients_are_summed_back_to_each_input_shape(shapes, seed):
         source = tuple(0 if s == 1 else i for i, s in zip(tail, a.shape))
         expected[source] += g[idx] * full_b[idx]
     np.testing.assert_allclose(a.grad, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_comparisons_give_boolean_arrays_and_identity_equality():
+    x = tg.tensor(np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(x > 1.5, [False, True, True])
+    np.testing.assert_array_equal(x <= tg.tensor(np.array([1.0, 1.0, 4.0])), [True, False, True])
+    assert (x >= 2).sum() == 2 and (x < 2).sum() == 1
+    assert x == x and x != tg.tensor(np.array([1.0, 2.0, 3.0]))  # identity: tensors are dict keys
+    assert len({x: 1, x.detach(): 2}) == 2
+
+
+def test_len_bool_size_and_pos():
+    x = tg.tensor(np.ones((3, 2)))
+    assert len(x) == 3 and x.size == 6 and (+x) is x
+    with pytest.raises(TypeError, match="0-d"):
+        len(tg.tensor(1.0))
+    assert bool(tg.tensor([2.0])) and not bool(tg.tensor(0.0))
+    with pytest.raises(ValueError, match=r"ambiguous"):
+        bool(x)
+
+
+def test_reflected_matmul_and_methods():
+    a = np.array([[1.0, 2.0]])
+    x = tg.tensor(np.array([[3.0], [4.0]]), requires_grad=True)
+    y = a @ x
+    assert y.op == "matmul" and y.item() == 11.0
+    np.testing.assert_allclose(tg.tensor([-4.0]).abs().data, [4.0])
+    np.testing.assert_allclose(tg.tensor([4.0]).sqrt().data, [2.0])
+    np.testing.assert_allclose(tg.maximum(tg.tensor([1.0, 5.0]), tg.tensor([3.0, 2.0])).data, [3.0, 5.0])
+    assert x.attrs == {} and x.is_leaf and not y.is_leaf
+
+
+def test_repr_mentions_name_dtype_and_grad():
+    x = tg.tensor(np.ones(2), requires_grad=True, name="x")
+    text = repr(x)
+    assert "requires_grad=True" in text and "name='x'" in text and "dtype=float64" in text
