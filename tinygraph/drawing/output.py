@@ -54,18 +54,42 @@ def _format_of(path, where):
     return ext
 
 
-def _write_atomic(path, data):
+def _new_file_mode(path):
+    """The permissions a plain ``open(path, "w")`` would give: the old file's, or 0o666 minus umask.
+    (``mkstemp`` creates files readable by their owner only, wrong for pictures meant to be shared.)"""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def replace_atomically(path, write):
+    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then move it onto ``path``.
+
+    Readers never see a half-written file; on error the temporary file is removed.
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        write(tmp)
+        os.chmod(tmp, _new_file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _write_atomic(path, data):
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    replace_atomically(path, write)
 
 
 def source(digraph):

@@ -6,7 +6,6 @@ when a plot is made.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
@@ -126,16 +125,9 @@ def plot_grad_norms(series, path=None, ax=None, title=None,
 
 
 def _save_figure(fig, path, fmt):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="." + fmt, dir=folder)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from .output import replace_atomically
+
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, format=fmt))
 
 
 __all__ = ["step_grad_norms", "plot_grad_norms"]

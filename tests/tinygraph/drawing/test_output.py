@@ -148,3 +148,13 @@ def test_bad_dpi(tmp_path, elman_loss, dpi):
     loss, _, _ = elman_loss
     with pytest.raises(ValueError, match="render: dpi must be a positive number"):
         render(tg.draw(loss), tmp_path / "g.png", dpi=dpi)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path, elman_loss):
+    loss, _, _ = elman_loss
+    umask = os.umask(0o022)
+    try:
+        path = render(tg.draw(loss), tmp_path / "g.dot")
+    finally:
+        os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o644  # not mkstemp's 0o600
