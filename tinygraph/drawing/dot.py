@@ -11,18 +11,18 @@ from ..tensor import Tensor
 from . import colors
 from .compact import compact as _compact
 from .folded import folded as _folded
-from .labels import BORDERS, FILLS, FONT, INK, MUTED, ROOT_BORDER, SHAPES, node_label
+from .labels import BORDERS, FILLS, FONT, INK, MUTED, ROOT_BORDER, SHAPES, STATE_COLOR, key_html, node_label
 from .output import Drawing
 from .view import BACK, BLOCK, CONST, INPUT, PARAM, PARAM_EDGE, STATE, unrolled
 
 DEFAULT_MAX_NODES = 2000
 _RANKDIRS = ("TB", "LR")
-_STATE_COLOR = "#1f5fa8"
+_STATE_COLOR = STATE_COLOR
 PARAM_GROUP = "params"  # key of the parameters' cluster (not a template instance)
 
 
 def draw(*roots, folded=False, grads=False, compact=False, max_nodes=DEFAULT_MAX_NODES,
-         rankdir="TB", title=None, grad_range=None, show_dtype=True):
+         rankdir="TB", title=None, grad_range=None, show_dtype=True, legend=True):
     """Draw the computation graph reachable from ``roots``.
 
     Parameters
@@ -56,6 +56,9 @@ def draw(*roots, folded=False, grads=False, compact=False, max_nodes=DEFAULT_MAX
         by default it spans the norms in the graph.
     show_dtype : bool
         Include the dtype in node labels.
+    legend : bool
+        Draw a key below the graph: node kinds and state edges (and, with
+        ``grads``, the colour scale, which is always drawn).
 
     Returns
     -------
@@ -84,7 +87,8 @@ def draw(*roots, folded=False, grads=False, compact=False, max_nodes=DEFAULT_MAX
     >>> tinygraph.draw(loss, folded=True).render...   # doctest: +SKIP
     """
     graph = _graph_of(roots)
-    for name, value in (("folded", folded), ("grads", grads), ("compact", compact), ("show_dtype", show_dtype)):
+    for name, value in (("folded", folded), ("grads", grads), ("compact", compact), ("show_dtype", show_dtype),
+                        ("legend", legend)):
         if not isinstance(value, bool):
             raise TypeError(f"draw: {name} must be True or False, got {value!r}")
     if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1):
@@ -101,7 +105,7 @@ def draw(*roots, folded=False, grads=False, compact=False, max_nodes=DEFAULT_MAX
     if max_nodes is not None and len(view) > max_nodes:
         raise ValueError(_too_big_message(len(graph), len(view), max_nodes, folded, compact))
     paint = _gradient_paint(graph, view, grad_range) if grads else None
-    return _emit(view, paint, rankdir, title, show_dtype)
+    return _emit(view, paint, title, show_dtype, legend, rankdir)
 
 
 def _graph_of(roots):
@@ -176,7 +180,7 @@ def _cluster_name(key):
     return f"cluster_{safe}" + ("" if index is None else f"_{index}")
 
 
-def _emit(view, paint, rankdir, title, show_dtype):
+def _emit(view, paint, title, show_dtype, legend, rankdir):
     g = Drawing(name="tinygraph", node_attr={"fontname": FONT, "fontsize": "10", "margin": "0.06,0.03",
                                              "height": "0.3"},
                 edge_attr={"fontname": FONT, "fontsize": "8", "arrowsize": "0.6", "color": "#555555"})
@@ -205,12 +209,15 @@ def _emit(view, paint, rankdir, title, show_dtype):
     for node in loose:
         _emit_node(g, node, paint, show_dtype)
     for edge in view.edges:
-        _emit_edge(g, edge, view, rankdir)
-    caption = _caption(title, paint)
+        _emit_edge(g, edge, view)
+    key = None
+    if legend and paint is None:
+        key = key_html({n.kind for n in view.nodes.values()},
+                       any(e.kind in (STATE, BACK) for e in view.edges), view.mode.startswith("folded"))
+    caption = _caption(title, paint, key)
     if caption:
         g.attr(label=caption, labelloc="b", labeljust="l", fontsize="11")
     return g
-
 
 
 def _emit_node(g, node, paint, show_dtype):
@@ -241,7 +248,7 @@ def _emit_node(g, node, paint, show_dtype):
     g.node(node.id, node_label(node, grad_text, ink, muted, show_dtype), **attrs)
 
 
-def _emit_edge(g, edge, view, rankdir):
+def _emit_edge(g, edge, view):
     attrs = {}
     if edge.kind == PARAM_EDGE:
         attrs.update(color="#d9a66b", arrowsize="0.45", penwidth="0.7")
@@ -259,17 +266,19 @@ def _emit_edge(g, edge, view, rankdir):
             attrs["label"] = name
     if edge.label:
         attrs["label"] = edge.label
-    if "label" in attrs:
-        attrs.setdefault("fontcolor", _STATE_COLOR if edge.kind in (STATE, BACK) else MUTED)
     if edge.kind in (STATE, BACK) and view.nodes[edge.dst].kind == BLOCK and edge.count > 1 and "label" not in attrs:
         attrs["label"] = f"×{edge.count}"
+    if "label" in attrs:
+        attrs.setdefault("fontcolor", _STATE_COLOR if edge.kind in (STATE, BACK) else MUTED)
     g.edge(edge.src, edge.dst, **attrs)
 
 
-def _caption(title, paint):
+def _caption(title, paint, key):
     parts = []
     if title:
         parts.append(f'<tr><td align="left"><b>{_escape(title)}</b></td></tr>')
+    if key:
+        parts.append(f'<tr><td align="left">{key}</td></tr>')
     if paint is not None:
         legend = colors.legend_html(paint.scale, paint.any_missing, paint.any_nonfinite)
         parts.append(f'<tr><td align="left">{legend}</td></tr>')

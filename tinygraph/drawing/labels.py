@@ -17,6 +17,7 @@ FILLS = {PARAM: "#fde3c4", INPUT: "#d7e6f5", CONST: "#ffffff", OP: "#ffffff", BL
 BORDERS = {PARAM: "#c77c2a", INPUT: "#3f73ad", CONST: "#999999", OP: "#555555", BLOCK: "#6b7785"}
 SHAPES = {PARAM: "box", INPUT: "box", CONST: "plaintext", OP: "ellipse", BLOCK: "box"}
 ROOT_BORDER = "#b2182b"
+STATE_COLOR = "#1f5fa8"  # edges that carry the recurrent state
 
 
 def shape_text(shape):
@@ -109,3 +110,21 @@ def _small(text, color):
 
 def _e(text):
     return html.escape(str(text), quote=False)
+
+
+def key_html(kinds, has_state, folded):
+    """A one-row HTML-like table explaining the node kinds and edge colours present."""
+    names = [(PARAM, "parameter"), (INPUT, "input / leaf"), (OP, "op result"), (BLOCK, "template instance")]
+    cells = []
+    for kind, text in names:
+        if kind in kinds:
+            cells.append(f'<td bgcolor="{FILLS[kind]}" color="{BORDERS[kind]}" border="1" width="14" height="10">'
+                         f'</td><td align="left"><font point-size="9">{text}</font></td>')
+    cells.append(f'<td color="{ROOT_BORDER}" border="2" width="14" height="10"></td>'
+                 f'<td align="left"><font point-size="9">root (loss)</font></td>')
+    if has_state:
+        text = "state, drawn back into the copy (t-1)" if folded else "state passed to the next step"
+        cells.append(f'<td bgcolor="{STATE_COLOR}" width="18" height="3" fixedsize="true"></td>'
+                     f'<td align="left"><font point-size="9">{text}</font></td>')
+    return ('<table border="0" cellborder="0" cellspacing="3" cellpadding="1"><tr>'
+            + "".join(cells) + "</tr></table>")

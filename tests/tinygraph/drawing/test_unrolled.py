@@ -169,3 +169,20 @@ def test_index_labels_show_the_index(elman_loss):
     loss, _, _ = elman_loss
     source = draw(loss).source
     assert re.search(r"<b>\[3\]</b>", source)
+
+
+def test_key_explains_kinds_and_state_edges(elman_loss):
+    loss, _, _ = elman_loss
+    source = draw(loss).source
+    for text in ("parameter", "input / leaf", "op result", "root (loss)", "state passed to the next step"):
+        assert text in source
+    assert "drawn back into the copy" in draw(loss, folded=True).source
+    assert "root (loss)" not in draw(loss, legend=False).source
+    with pytest.raises(TypeError, match="draw: legend must be True or False"):
+        draw(loss, legend="no")
+
+
+def test_no_state_entry_without_templates():
+    x = tg.tensor([1.0], requires_grad=True, name="x")
+    source = draw(x.exp()).source
+    assert "root (loss)" in source and "state passed" not in source and "parameter<" not in source
