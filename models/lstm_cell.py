@@ -123,7 +123,7 @@ class LSTMCell(RecurrentCell):
         h, c = self._split_state(state, p.shape[0])
         H = self.hidden_size
         if self.fused:
-            out = apply(_LSTM_CELL, p, h @ self._W_h, c)
+            out = apply(_LSTM_CELL, p, h, self._W_h, c)
             h_new = out[:, :H]
             return h_new, (h_new, out[:, H:2 * H])
         z = p + h @ self._W_h

@@ -655,12 +655,13 @@ class Stack(_Join):
 # ---------------------------------------------------------------------------
 @register
 class LSTMCellOp(Op):
-    """The pointwise part of an LSTM step, fused.
+    """One LSTM step after the input projection, fused: ``h @ W_h`` and the gate math.
 
-    Inputs ``x_proj`` and ``h_proj`` (..., 4H) are the two halves of the gate
-    pre-activations (typically ``x_t @ W_x + b`` and ``h_{t-1} @ W_h``), gate
-    order i, f, o, g; ``c`` (..., H) is the previous cell state. With
-    ``z = x_proj + h_proj``::
+    Inputs: ``x_proj`` (..., 4H), the input's share of the gate pre-activations
+    (typically ``x_t @ W_x + b``, all steps projected at once); ``h`` (..., K)
+    and ``W_h`` (K, 4H), the previous hidden state and the hidden-to-gate
+    matrix; ``c`` (..., H), the previous cell state. Gate order i, f, o, g.
+    With ``z = x_proj + h @ W_h``::
 
         i, f, o = sigmoid(z[..., :H]), sigmoid(z[..., H:2H]), sigmoid(z[..., 2H:3H])
         g = tanh(z[..., 3H:])
@@ -669,30 +670,36 @@ class LSTMCellOp(Op):
 
     The output (..., 7H) is ``[h_new, c_new, i, f, o, g, tanh(c_new)]``: the new
     state first, then the activations the backward pass needs (what BPTT must
-    keep anyway). Gradients into every part of the output are handled.
+    keep anyway). Gradients into every part of the output are handled. The
+    gradient of ``W_h`` is a deferred ``OuterSum`` like matmul's, so the T
+    steps' terms are summed by one tall matmul.
     """
 
     name = "lstm_cell"
     kind = "lstm"
 
-    def check(self, x_proj, h_proj, c):
-        ok = x_proj.ndim >= 1 and h_proj.ndim >= 1 and c.ndim >= 1
-        ok = ok and x_proj.shape[-1] == h_proj.shape[-1] == 4 * c.shape[-1]
-        if ok:
+    def check(self, x_proj, h, W_h, c):
+        ok = min(x_proj.ndim, h.ndim, c.ndim) >= 1 and W_h.ndim == 2
+        ok = ok and x_proj.shape[-1] == W_h.shape[1] == 4 * c.shape[-1] and h.shape[-1] == W_h.shape[0]
+        if ok and not (x_proj.shape[:-1] == h.shape[:-1] == c.shape[:-1]):
             try:
-                np.broadcast_shapes(x_proj.shape[:-1], h_proj.shape[:-1], c.shape[:-1])
+                np.broadcast_shapes(x_proj.shape[:-1], h.shape[:-1], c.shape[:-1])
             except ValueError:
                 ok = False
         if not ok:
             raise ShapeError(
-                f"lstm_cell: expected gate pre-activations x_proj and h_proj of shape (..., 4H) and a cell "
-                f"state c of shape (..., H) with broadcastable leading dimensions, got "
-                f"{shape_str(x_proj.shape)}, {shape_str(h_proj.shape)} and {shape_str(c.shape)}"
+                f"lstm_cell: expected x_proj (..., 4H), h (..., K), W_h (K, 4H) and c (..., H) with "
+                f"broadcastable leading dimensions, got {shape_str(x_proj.shape)}, {shape_str(h.shape)}, "
+                f"{shape_str(W_h.shape)} and {shape_str(c.shape)}"
             )
 
-    def forward(self, x_proj, h_proj, c):
+    def forward(self, x_proj, h, W_h, c):
         H = c.shape[-1]
-        z = x_proj + h_proj
+        z = h @ W_h
+        if z.shape == x_proj.shape and z.dtype == np.result_type(z, x_proj):
+            z += x_proj
+        else:
+            z = z + x_proj
         lead = np.broadcast_shapes(z.shape[:-1], c.shape[:-1])
         out = np.empty(lead + (7 * H,), dtype=np.result_type(z, c))
         gates = out[..., 2 * H:5 * H]
@@ -712,7 +719,7 @@ class LSTMCellOp(Op):
         np.multiply(o, out[..., 6 * H:], out=out[..., :H])
         return out
 
-    def vjp(self, g, out, x_proj, h_proj, c):
+    def vjp(self, g, out, x_proj, h, W_h, c):
         H = c.shape[-1]
         i, f, o = out[..., 2 * H:3 * H], out[..., 3 * H:4 * H], out[..., 4 * H:5 * H]
         cand, tc = out[..., 5 * H:6 * H], out[..., 6 * H:]
@@ -733,4 +740,10 @@ class LSTMCellOp(Op):
         np.multiply(dc, i, out=dg)
         dg += g[..., 5 * H:6 * H]
         dg *= 1.0 - cand * cand
-        return dz, dz, dc * f
+        dh = dz @ W_h.T
+        if h.ndim == 2 and dz.ndim == 2 and h.shape[0] == dz.shape[0]:
+            dW = OuterSum(h, dz)
+        else:
+            hb = np.broadcast_to(h, dz.shape[:-1] + h.shape[-1:])
+            dW = hb.reshape(-1, h.shape[-1]).T @ dz.reshape(-1, dz.shape[-1])
+        return dz, dh, dW, dc * f

@@ -132,12 +132,12 @@ def join(draw, op):
 
 @st.composite
 def lstm(draw, op):
-    """The fused LSTM step: gate pre-activations x_proj, h_proj (..., 4H) and cell state c (..., H)."""
+    """The fused LSTM step: x_proj (..., 4H), h (..., K), W_h (K, 4H) and cell state c (..., H)."""
     rng = np.random.default_rng(draw(seeds))
-    H = draw(st.integers(1, 3))
+    H, K = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     lead = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=2, max_side=3)).input_shapes
-    return [rng.normal(size=lead[0] + (4 * H,)), rng.normal(size=lead[1] + (4 * H,)),
-            rng.normal(size=lead[2] + (H,))], {}
+    return [rng.normal(size=lead[0] + (4 * H,)), rng.normal(size=lead[1] + (K,)),
+            rng.normal(size=(K, 4 * H)), rng.normal(size=lead[2] + (H,))], {}
 
 
 STRATEGIES = {
