@@ -6,7 +6,8 @@ rendering to pictures needs the Graphviz ``dot`` program; ``plots`` needs
 matplotlib (``pip install tinygraph[plot]``).
 """
 from .dot import DEFAULT_MAX_NODES, draw
-from .output import GraphvizNotFoundError, Drawing, dot_available, render, save, source
+from .output import Drawing, GraphvizNotFoundError, dot_available, render, save, source
+from .plots import plot_grad_norms, step_grad_norms
 
 __all__ = ["draw", "render", "save", "source", "dot_available", "Drawing", "GraphvizNotFoundError",
-           "DEFAULT_MAX_NODES"]
+           "DEFAULT_MAX_NODES", "plot_grad_norms", "step_grad_norms"]

@@ -13,7 +13,7 @@ from .compact import compact as _compact
 from .folded import folded as _folded
 from .labels import BORDERS, FILLS, FONT, INK, MUTED, ROOT_BORDER, SHAPES, STATE_COLOR, key_html, node_label
 from .output import Drawing
-from .view import BACK, BLOCK, CONST, INPUT, PARAM, PARAM_EDGE, STATE, unrolled
+from .view import BACK, BLOCK, CONST, INIT, INPUT, PARAM, PARAM_EDGE, STATE, unrolled
 
 DEFAULT_MAX_NODES = 2000
 _RANKDIRS = ("TB", "LR")
@@ -213,7 +213,8 @@ def _emit(view, paint, title, show_dtype, legend, rankdir):
     key = None
     if legend and paint is None:
         key = key_html({n.kind for n in view.nodes.values()},
-                       any(e.kind in (STATE, BACK) for e in view.edges), view.mode.startswith("folded"))
+                       any(e.kind in (STATE, BACK) for e in view.edges), view.mode.startswith("folded"),
+                       any(e.kind == INIT for e in view.edges))
     caption = _caption(title, paint, key)
     if caption:
         g.attr(label=caption, labelloc="b", labeljust="l", fontsize="11")
@@ -260,6 +261,8 @@ def _emit_edge(g, edge, view):
     elif edge.kind == BACK:
         attrs.update(color=_STATE_COLOR, penwidth="1.8", style="bold", constraint="false",
                      fontcolor=_STATE_COLOR)
+    elif edge.kind == INIT:
+        attrs.update(color=_STATE_COLOR, penwidth="1.2", style="dashed", fontcolor=_STATE_COLOR)
     if edge.kind == STATE and not edge.label:
         name = view.nodes[edge.src].tensor.name
         if name:
@@ -269,7 +272,7 @@ def _emit_edge(g, edge, view):
     if edge.kind in (STATE, BACK) and view.nodes[edge.dst].kind == BLOCK and edge.count > 1 and "label" not in attrs:
         attrs["label"] = f"×{edge.count}"
     if "label" in attrs:
-        attrs.setdefault("fontcolor", _STATE_COLOR if edge.kind in (STATE, BACK) else MUTED)
+        attrs.setdefault("fontcolor", _STATE_COLOR if edge.kind in (STATE, BACK, INIT) else MUTED)
     g.edge(edge.src, edge.dst, **attrs)
 
 

@@ -11,11 +11,12 @@ outside any template are merged when they apply the same op to the same
 (folded) operands, e.g. the per-step slices ``xs[t]``; their count is shown.
 
 An edge from instance t-1's node into instance t's node becomes a *back edge*
-inside the copy, labelled with the step distance (``t-1``).
+inside the copy, labelled with the step distance (``t-1``); what fills the
+same operand at step 0 from outside (``h0``, ``c0``) is the *initial state*.
 """
 from __future__ import annotations
 
-from .view import BACK, DATA, OP, PARAM, PARAM_EDGE, Edge, Group, Node, View, is_param, leaf_kind
+from .view import BACK, DATA, INIT, OP, PARAM, PARAM_EDGE, Edge, Group, Node, View, is_param, leaf_kind
 
 _SMALL_CONSTANT = 16  # constants up to this size are keyed by value, larger ones by shape
 
@@ -62,13 +63,25 @@ def folded(graph):
             nodes[fid].is_root = True
         fold[id(t)] = fid
 
+    # Operand slots (folded node, operand position) that receive the state from a
+    # previous step: whatever fills such a slot from outside the template is the
+    # initial state (h0, c0), drawn as such.
+    recurrent_slots = set()
+    for t in graph.nodes:
+        for i, p in enumerate(t.parents):
+            if (p.instance is not None and t.instance is not None and p.instance[0] == t.instance[0]
+                    and p.instance != t.instance):
+                recurrent_slots.add((fold[id(t)], i))
+
     merged = {}
     for t in graph.nodes:
         dst = fold[id(t)]
-        for p in t.parents:
+        for i, p in enumerate(t.parents):
             src = fold[id(p)]
             label = None
-            if is_param(p):
+            if (dst, i) in recurrent_slots and p.instance is None and not is_param(p):
+                kind, label = INIT, "initial state"
+            elif is_param(p):
                 kind = PARAM_EDGE
             elif (p.instance is not None and t.instance is not None and p.instance[0] == t.instance[0]
                   and p.instance != t.instance):
@@ -85,7 +98,7 @@ def folded(graph):
     # identical labels only crowd the picture (the colour marks the others).
     labelled = set()
     for edge in merged.values():
-        if edge.kind == BACK:
+        if edge.kind in (BACK, INIT):
             if (edge.src, edge.label) in labelled:
                 edge.label = None
             labelled.add((edge.src, edge.label))

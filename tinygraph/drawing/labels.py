@@ -112,7 +112,7 @@ def _e(text):
     return html.escape(str(text), quote=False)
 
 
-def key_html(kinds, has_state, folded):
+def key_html(kinds, has_state, folded, has_initial=False):
     """A one-row HTML-like table explaining the node kinds and edge colours present."""
     names = [(PARAM, "parameter"), (INPUT, "input / leaf"), (OP, "op result"), (BLOCK, "template instance")]
     cells = []
@@ -126,5 +126,8 @@ def key_html(kinds, has_state, folded):
         text = "state, drawn back into the copy (t-1)" if folded else "state passed to the next step"
         cells.append(f'<td bgcolor="{STATE_COLOR}" width="18" height="3" fixedsize="true"></td>'
                      f'<td align="left"><font point-size="9">{text}</font></td>')
+    if has_initial:
+        cells.append(f'<td align="left"><font point-size="9" color="{STATE_COLOR}">- - -</font></td>'
+                     f'<td align="left"><font point-size="9">initial state (step 0)</font></td>')
     return ('<table border="0" cellborder="0" cellspacing="3" cellpadding="1"><tr>'
             + "".join(cells) + "</tr></table>")

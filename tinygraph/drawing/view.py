@@ -12,8 +12,9 @@ from ..nn.module import Parameter
 # Node kinds.
 PARAM, INPUT, CONST, OP, BLOCK = "param", "input", "const", "op", "block"
 # Edge kinds: along the data flow, out of a parameter, carrying state from one
-# template instance to another, and (folded) that state drawn back into the copy.
-DATA, PARAM_EDGE, STATE, BACK = "data", "param", "state", "back"
+# template instance to another, (folded) that state drawn back into the copy, and
+# (folded) the initial state entering the copy.
+DATA, PARAM_EDGE, STATE, BACK, INIT = "data", "param", "state", "back", "init"
 
 
 class Node:

@@ -101,3 +101,20 @@ def test_compact_folded_is_one_box_with_a_self_loop(lstm_loss):
     assert len(blocks) == 1
     loops = [attrs for a, b, attrs in dot.edges if a == b == blocks[0]]
     assert loops and "t-1" in loops[0]
+
+
+def test_folded_initial_state_edges_are_marked_once_per_state(lstm_loss):
+    loss, _, _ = lstm_loss
+    dot = Dot(draw(loss, folded=True).source)
+    h0 = next(n for n, a in dot.nodes.items() if "<b>h0</b>" in a)
+    c0 = next(n for n, a in dot.nodes.items() if "<b>c0</b>" in a)
+    init = [(a, b, attrs) for a, b, attrs in dot.edges if a in (h0, c0)]
+    assert init and all("dashed" in attrs for _, _, attrs in init)
+    labelled = [a for a, _, attrs in init if 'label="initial state"' in attrs]
+    assert sorted(labelled) == sorted([h0, c0])
+    assert "initial state (step 0)" in dot.source
+
+
+def test_unrolled_has_no_initial_state_edges(lstm_loss):
+    loss, _, _ = lstm_loss
+    assert "initial state" not in draw(loss).source
