@@ -6,3 +6,15 @@ from .recurrent import GRU, LSTM, RNN, Recurrent
 from .rnn_cell import RNNCell
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "Recurrent"]
+from .bptt import (
+    detach_state,
+    grad_norm,
+    grad_norms_through_time,
+    jacobian_norms,
+    step_outputs,
+    train_step,
+    truncated_bptt,
+)
+
+__all__ += ["detach_state", "grad_norm", "grad_norms_through_time", "jacobian_norms", "step_outputs",
+            "train_step", "truncated_bptt"]
