@@ -2,7 +2,6 @@
 import re
 from collections import Counter
 
-import pytest
 from conftest import Elman, TinyLSTM, sequence
 from drawing_helpers import Dot
 

@@ -1,6 +1,5 @@
 """Gradient colouring: log-scale fills, a legend, and clear errors when gradients are missing."""
 import math
-import re
 import warnings
 
 import numpy as np
@@ -115,3 +114,20 @@ def test_no_warning_with_retained_grads(elman_loss):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         draw(loss, grads=True)
+
+
+def test_exploded_gradient_is_flagged_in_node_and_legend():
+    a = tg.tensor(np.ones(2), requires_grad=True, name="a")
+    y = (a * 3).sum()
+    y.backward(retain_grads=True)
+    a.grad = np.array([np.inf, 1.0])
+    graph = tg.Graph(y)
+    dot = Dot(draw(y, grads=True).source)
+    nid = f"n{[id(t) for t in graph.nodes].index(id(a))}"
+    assert dot.attr(nid, "fillcolor") == colors.NONFINITE_FILL
+    assert "‖g‖ inf" in dot.nodes[nid] and "inf / nan" in dot.source
+
+
+def test_single_leaf_draws():
+    dot = Dot(draw(tg.tensor([1.0, 2.0], name="v")).source)
+    assert list(dot.nodes) == ["n0"] and not dot.edges
