@@ -96,8 +96,8 @@ def unroll(template, xs, state=None):
     Parameters
     ----------
     template : Template
-    xs : Tensor or array of shape (T, B, ...)
-        Inputs, time first.
+    xs : Tensor or array of shape (T, B, features...)
+        Inputs, time first, at least 3-D.
     state : Tensor, tuple of Tensors, or None
         Initial state; ``None`` asks ``template.initial_state(B, dtype)``.
 
@@ -111,15 +111,19 @@ def unroll(template, xs, state=None):
     Raises
     ------
     ValueError
-        If ``xs`` has fewer than 2 dimensions or no steps, or a step returns a
+        If ``xs`` has fewer than 3 dimensions or no steps, or a step returns a
         state whose shapes differ from the state it received (naming the step).
     """
     if not isinstance(template, Template):
         raise TypeError(f"unroll: expected a tinygraph.Template, got {type(template).__name__}")
     xs = _as_operand(xs, STATE.default_dtype, "unroll")
-    if xs.ndim < 2:
+    if xs.ndim < 3:
+        # A 2-D (T, D) or (T, B) array is ambiguous (one sequence, or scalar features?):
+        # refuse it rather than guess which axis is the batch.
         raise ValueError(
-            f"unroll: xs must be time-major with at least 2 dimensions (T, B, ...), got shape {shape_str(xs.shape)}"
+            f"unroll: xs must be time-major with at least 3 dimensions (T, B, features...), got shape "
+            f"{shape_str(xs.shape)}; add the missing axis (x[:, None] for one sequence, x[..., None] "
+            f"for scalar features)"
         )
     steps = xs.shape[0]
     if steps == 0:
