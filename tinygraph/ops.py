@@ -700,7 +700,7 @@ class LSTMCellOp(Op):
             z += x_proj
         else:
             z = z + x_proj
-        lead = np.broadcast_shapes(z.shape[:-1], c.shape[:-1])
+        lead = z.shape[:-1] if z.shape[:-1] == c.shape[:-1] else np.broadcast_shapes(z.shape[:-1], c.shape[:-1])
         out = np.empty(lead + (7 * H,), dtype=np.result_type(z, c))
         gates = out[..., 2 * H:5 * H]
         # sigmoid as 1 / (1 + exp(-z)): exp is cheaper than tanh; an overflow to

@@ -75,6 +75,12 @@ def flatten_state(state):
 
 
 def _state_shapes(state):
+    # Fast paths for the common states (a Tensor, or a flat tuple of Tensors): this
+    # runs twice per time step.
+    if type(state) is Tensor:
+        return [state.data.shape]
+    if type(state) is tuple and all(type(s) is Tensor for s in state):
+        return [s.data.shape for s in state]
     return [getattr(s, "shape", type(s).__name__) for s in flatten_state(state)]
 
 
@@ -133,10 +139,15 @@ def unroll(template, xs, state=None):
     name = template.template_name
     per_step = template.begin_unroll(xs)
     outputs = []
+    previous_instance = STATE.instance
     try:
         for t in range(steps):
-            with instance_scope(name, t):
+            # (instance_scope inlined: a context manager per step costs more than the step's bookkeeping)
+            STATE.instance = (name, t)
+            try:
                 result = template.step(per_step[t], state)
+            finally:
+                STATE.instance = previous_instance
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise TypeError(
                     f"unroll: {name}.step must return (output, new_state), got {type(result).__name__} at step {t}"

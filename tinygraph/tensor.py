@@ -322,6 +322,8 @@ def _value(x):
 
 
 def _check_index(index, shape):
+    if type(index) is int:  # the common x[t]: nothing to check here
+        return index
     items = index if isinstance(index, tuple) else (index,)
     for item in items:
         if isinstance(item, Tensor):
