@@ -1,0 +1,314 @@
+"""Training-step benchmark of a char-level language model: tinygraph vs hand-written numpy.
+
+Model: embedding(65, 64) -> one LSTM or tanh-RNN layer (H) -> linear(H, 65)
+-> mean cross-entropy; batch 32, float32, time-major. One step = forward +
+backward (all parameter gradients), no optimizer update.
+
+The hand-written baseline in this file is a textbook numpy BPTT: the
+recurrence runs step by step with the input projection ``x_t @ W_x`` and the
+weight gradients ``dW += x_t.T @ dz_t`` computed per step (the gate matrices
+are stored fused, (D, 4H) and (H, 4H), as textbook LSTM code does); the
+embedding, output layer and loss are vectorised over all T*B positions. Both
+run in the same process, interleaved, on the same weights and data, and the
+script checks they agree before timing.
+
+BLAS runs on one thread for both (set below, before numpy is imported).
+
+Usage::
+
+    python benchmarks/bench_rnn.py                  # the full table
+    python benchmarks/bench_rnn.py --H 256 --T 128 --cell lstm
+    python benchmarks/bench_rnn.py --memory         # LSTM T=1000, B=32, H=128: peak memory
+    python benchmarks/bench_rnn.py --keep-freed-memory   # glibc keeps freed memory (see below)
+
+Page faults: the "faults/step" columns count minor page faults per training
+step (``ru_minflt``). tinygraph's graph holds more big arrays at once than the
+hand-written loop; when they are freed glibc returns that memory to the OS and
+the next step faults it in again (expensive in a VM). ``--keep-freed-memory``
+sets glibc's ``M_MMAP_THRESHOLD``/``M_TRIM_THRESHOLD`` (``mallopt``) for the
+whole process, both implementations alike, so freed memory is reused.
+"""
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import ctypes  # noqa: E402
+import gc  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import tinygraph as tg  # noqa: E402
+import models  # noqa: E402
+
+VOCAB, EMBED, BATCH = 65, 64, 32
+
+
+# ---------------------------------------------------------------------------
+# tinygraph model
+# ---------------------------------------------------------------------------
+class CharLM(tg.nn.Module):
+    def __init__(self, cell, hidden, rng):
+        super().__init__()
+        bound = 1.0 / np.sqrt(hidden)
+        self.E = tg.nn.Parameter(rng.normal(0, 0.1, (VOCAB, EMBED)).astype(np.float32))
+        if cell == "lstm":
+            self.rnn = models.LSTM(EMBED, hidden, rng=rng)
+        else:
+            self.rnn = models.RNN(EMBED, hidden, nonlinearity="tanh", rng=rng)
+        self.W_out = tg.nn.Parameter(rng.uniform(-bound, bound, (hidden, VOCAB)).astype(np.float32))
+        self.b_out = tg.nn.Parameter(np.zeros(VOCAB, np.float32))
+
+    def loss(self, idx, targets):
+        T, B = idx.shape
+        x = self.E[idx]                                   # (T, B, 64)
+        hs, _ = self.rnn(x)                               # (T, B, H)
+        logits = hs.reshape(T * B, -1) @ self.W_out + self.b_out
+        shift = logits.data.max(axis=1, keepdims=True)    # a constant: softmax is shift-invariant
+        z = logits - shift
+        logp = z - z.exp().sum(axis=1, keepdims=True).log()
+        return -logp[np.arange(T * B), targets.reshape(-1)].mean()
+
+
+def tinygraph_step(model, idx, targets):
+    model.zero_grad()
+    loss = model.loss(idx, targets)
+    loss.backward()
+    return loss
+
+
+# ---------------------------------------------------------------------------
+# hand-written numpy forward + BPTT (same model, same weights)
+# ---------------------------------------------------------------------------
+def sigmoid(a):
+    with np.errstate(over="ignore"):  # exp(-a) -> inf gives the right limit 0
+        return 1.0 / (1.0 + np.exp(-a))
+
+
+def numpy_weights(model, cell):
+    """The tinygraph model's weights in the baseline's layout (gates fused, order i, f, o, g)."""
+    c = model.rnn.cell
+    w = {"E": model.E.data, "W_out": model.W_out.data, "b_out": model.b_out.data}
+    if cell == "lstm":
+        w["Wx"] = np.concatenate([getattr(c, "W_x" + k).data for k in "ifog"], axis=1)
+        w["Wh"] = np.concatenate([getattr(c, "W_h" + k).data for k in "ifog"], axis=1)
+        w["b"] = np.concatenate([getattr(c, "b_" + k).data for k in "ifog"])
+    else:
+        w["Wx"], w["Wh"], w["b"] = c.W_xh.data, c.W_hh.data, c.b_h.data
+    return w
+
+
+def numpy_step(w, idx, targets, cell):
+    T, B = idx.shape
+    Wx, Wh, b = w["Wx"], w["Wh"], w["b"]
+    H = Wh.shape[0]
+    dt = Wh.dtype
+    x = w["E"][idx]
+    h = np.zeros((B, H), dt)
+    c = np.zeros((B, H), dt)
+    hs = np.empty((T, B, H), dt)
+    cache = []
+    for t in range(T):
+        a = x[t] @ Wx + h @ Wh + b
+        if cell == "lstm":
+            s = sigmoid(a[:, :3 * H])
+            g = np.tanh(a[:, 3 * H:])
+            i, f, o = s[:, :H], s[:, H:2 * H], s[:, 2 * H:]
+            c_prev = c
+            c = f * c + i * g
+            tc = np.tanh(c)
+            h_prev = h
+            h = o * tc
+            cache.append((h_prev, c_prev, s, g, tc))
+        else:
+            h_prev = h
+            h = np.tanh(a)
+            cache.append((h_prev,))
+        hs[t] = h
+    hflat = hs.reshape(T * B, H)
+    logits = hflat @ w["W_out"] + w["b_out"]
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    p = e / e.sum(axis=1, keepdims=True)
+    rows, cols = np.arange(T * B), targets.reshape(-1)
+    loss = -np.log(p[rows, cols]).mean()
+    dlogits = p
+    dlogits[rows, cols] -= 1.0
+    dlogits /= T * B
+    grads = {"W_out": hflat.T @ dlogits, "b_out": dlogits.sum(axis=0)}
+    dhs = (dlogits @ w["W_out"].T).reshape(T, B, H)
+    dWx, dWh, db = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)
+    dx = np.empty_like(x)
+    dh_next = np.zeros((B, H), dt)
+    dc_next = np.zeros((B, H), dt)
+    for t in reversed(range(T)):
+        dh = dhs[t] + dh_next
+        if cell == "lstm":
+            h_prev, c_prev, s, g, tc = cache[t]
+            i, f, o = s[:, :H], s[:, H:2 * H], s[:, 2 * H:]
+            dc = dc_next + dh * o * (1.0 - tc * tc)
+            da = np.empty((B, 4 * H), dt)
+            da[:, :H] = dc * g
+            da[:, H:2 * H] = dc * c_prev
+            da[:, 2 * H:3 * H] = dh * tc
+            da[:, :3 * H] *= s * (1.0 - s)
+            da[:, 3 * H:] = dc * i * (1.0 - g * g)
+            dc_next = dc * f
+        else:
+            (h_prev,) = cache[t]
+            da = dh * (1.0 - hs[t] * hs[t])
+        dWx += x[t].T @ da
+        dWh += h_prev.T @ da
+        db += da.sum(axis=0)
+        dx[t] = da @ Wx.T
+        dh_next = da @ Wh.T
+    dE = np.zeros_like(w["E"])
+    np.add.at(dE, idx.reshape(-1), dx.reshape(T * B, -1))
+    grads.update(Wx=dWx, Wh=dWh, b=db, E=dE)
+    return loss, grads
+
+
+def check_agreement(model, w, idx, targets, cell):
+    loss = tinygraph_step(model, idx, targets)
+    ref_loss, ref = numpy_step(w, idx, targets, cell)
+    got = numpy_weights_grads(model, cell)
+    worst = max(float(np.max(np.abs(got[k] - ref[k]))) / (float(np.max(np.abs(ref[k]))) + 1e-30) for k in ref)
+    if abs(loss.item() - ref_loss) > 1e-4 * abs(ref_loss) or worst > 1e-3:
+        raise SystemExit(f"bench_rnn: tinygraph and numpy disagree (loss {loss.item()} vs {ref_loss}, "
+                         f"worst relative gradient difference {worst:.2e})")
+    return worst
+
+
+def numpy_weights_grads(model, cell):
+    c = model.rnn.cell
+    g = {"E": model.E.grad, "W_out": model.W_out.grad, "b_out": model.b_out.grad}
+    if cell == "lstm":
+        g["Wx"] = np.concatenate([getattr(c, "W_x" + k).grad for k in "ifog"], axis=1)
+        g["Wh"] = np.concatenate([getattr(c, "W_h" + k).grad for k in "ifog"], axis=1)
+        g["b"] = np.concatenate([getattr(c, "b_" + k).grad for k in "ifog"])
+    else:
+        g["Wx"], g["Wh"], g["b"] = c.W_xh.grad, c.W_hh.grad, c.b_h.grad
+    return g
+
+
+# ---------------------------------------------------------------------------
+# timing
+# ---------------------------------------------------------------------------
+def timed(fn, *args):
+    """(wall seconds, CPU seconds of this process, minor page faults) for one call."""
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn(*args)
+    return (time.perf_counter() - wall, time.process_time() - cpu,
+            resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults)
+
+
+def keep_freed_memory():
+    """Ask glibc malloc never to return freed memory to the OS (nor to mmap big blocks)."""
+    libc = ctypes.CDLL("libc.so.6")
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    return libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1
+
+
+def bench_one(cell, H, T, repeats, rng):
+    model = CharLM(cell, H, rng)
+    w = numpy_weights(model, cell)
+    idx = rng.integers(0, VOCAB, (T, BATCH))
+    targets = rng.integers(0, VOCAB, (T, BATCH))
+    worst = check_agreement(model, w, idx, targets, cell)
+    tg_times, np_times = [], []
+    for _ in range(repeats):  # interleaved, so load changes hit both alike
+        tg_times.append(timed(tinygraph_step, model, idx, targets))
+        np_times.append(timed(numpy_step, w, idx, targets, cell))
+    tg_wall, tg_cpu, tg_faults = np.median(tg_times, axis=0)
+    np_wall, np_cpu, np_faults = np.median(np_times, axis=0)
+    return float(tg_wall), float(np_wall), float(tg_cpu / np_cpu), int(tg_faults), int(np_faults), worst
+
+
+def graph_summary(cell, H, T, rng):
+    model = CharLM(cell, H, rng)
+    idx = rng.integers(0, VOCAB, (T, BATCH))
+    loss = model.loss(idx, idx)
+    g = tg.Graph(loss)
+    return len(g), dict(g.instances())
+
+
+def run_table(args):
+    rng = np.random.default_rng(0)
+    print(f"bench_rnn: one training step (forward + backward), batch {BATCH}, float32, embedding {VOCAB}x{EMBED}, "
+          f"1 BLAS thread, median of {args.repeats} interleaved runs")
+    print("ratio = tinygraph / numpy wall time; cpu ratio = the same for process CPU time (less sensitive to "
+          "other load on the machine)")
+    print(f"numpy {np.__version__}, python {sys.version.split()[0]}")
+    head = f"{'cell':<5} {'H':>4} {'T':>4} {'tinygraph ms':>13} {'numpy ms':>9} {'tg tok/s':>9} {'np tok/s':>9} " \
+           f"{'ratio':>6} {'cpu ratio':>9} {'faults/step tg':>14} {'np':>5} {'max rel grad diff':>18}"
+    print(head)
+    print("-" * len(head))
+    for cell in args.cell:
+        for H in args.H:
+            for T in args.T:
+                t_tg, t_np, cpu_ratio, f_tg, f_np, worst = bench_one(cell, H, T, args.repeats, rng)
+                tokens = T * BATCH
+                print(f"{cell:<5} {H:>4} {T:>4} {1e3 * t_tg:>13.2f} {1e3 * t_np:>9.2f} {tokens / t_tg:>9.0f} "
+                      f"{tokens / t_np:>9.0f} {t_tg / t_np:>6.2f} {cpu_ratio:>9.2f} {f_tg:>14} {f_np:>5} "
+                      f"{worst:>18.1e}")
+                sys.stdout.flush()
+    nodes, inst = graph_summary("lstm", 128, 32, rng)
+    print(f"graph of the LSTM H=128 T=32 step: {nodes} nodes, instances {inst} (explicit, tagged, drawable)")
+
+
+def run_memory(args):
+    """Peak traced memory of one LSTM step over a long sequence, against what BPTT must keep."""
+    rng = np.random.default_rng(0)
+    T, H = args.memory_T, 128
+    model = CharLM("lstm", H, rng)
+    w = numpy_weights(model, "lstm")
+    idx = rng.integers(0, VOCAB, (T, BATCH))
+    itemsize = 4
+    # What any BPTT must keep until the backward pass: per step the gate activations
+    # (4H), c_t and tanh(c_t) (2H), h_t (H) and the input x_t (64), per batch row.
+    must_keep = T * BATCH * (7 * H + EMBED) * itemsize
+    params = sum(p.size for p in model.parameters()) * itemsize
+    print(f"bench_rnn --memory: LSTM, T={T}, B={BATCH}, H={H}, float32")
+    print(f"  activations BPTT must keep: {must_keep / 2**20:8.1f} MiB (T*B*(7H+64) floats); parameters {params / 2**20:.2f} MiB")
+    for label, fn, fargs in (("tinygraph", tinygraph_step, (model, idx, idx)),
+                             ("numpy hand-written", numpy_step, (w, idx, idx, "lstm"))):
+        gc.collect()
+        tracemalloc.start()
+        start = time.perf_counter()
+        fn(*fargs)
+        elapsed = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(f"  {label:<19} peak {peak / 2**20:8.1f} MiB  = {peak / must_keep:5.2f}x what BPTT must keep"
+              f"  ({elapsed:.2f} s under tracemalloc)")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cell", nargs="+", default=["lstm", "rnn"], choices=["lstm", "rnn"])
+    parser.add_argument("--H", nargs="+", type=int, default=[128, 256, 512])
+    parser.add_argument("--T", nargs="+", type=int, default=[32, 128])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--memory", action="store_true", help="only the T=1000 LSTM peak-memory measurement")
+    parser.add_argument("--memory-T", type=int, default=1000)
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="glibc mallopt: reuse freed memory instead of returning it to the OS (both implementations)")
+    args = parser.parse_args(argv)
+    if args.keep_freed_memory:
+        print(f"glibc mallopt M_MMAP_THRESHOLD/M_TRIM_THRESHOLD = 1 GiB: {'set' if keep_freed_memory() else 'FAILED'}")
+    if args.memory:
+        run_memory(args)
+    else:
+        run_table(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Names, shapes, initialisation, templates and error messages of the recurrent models."""
+import numpy as np
+import pytest
+
+import tinygraph as tg
+import models
+
+D, H, B, T = 3, 5, 2, 4
+
+
+@pytest.mark.parametrize("cls, names", [
+    (models.RNNCell, {"W_xh": (D, H), "W_hh": (H, H), "b_h": (H,)}),
+    (models.LSTMCell, {**{f"W_x{k}": (D, H) for k in "ifgo"}, **{f"W_h{k}": (H, H) for k in "ifgo"},
+                       **{f"b_{k}": (H,) for k in "ifgo"}}),
+    (models.GRUCell, {**{f"W_x{k}": (D, H) for k in "rzn"}, **{f"W_h{k}": (H, H) for k in "rzn"},
+                      **{f"b_{k}": (H,) for k in "rzn"}, "b_hn": (H,)}),
+])
+def test_cell_parameters_names_shapes_and_init(cls, names):
+    cell = cls(D, H, rng=0)
+    assert isinstance(cell, tg.Template)
+    got = {n: p.shape for n, p in cell.named_parameters()}
+    assert got == names
+    bound = 1 / np.sqrt(H)
+    values = np.concatenate([p.data.ravel() for p in cell.parameters()])
+    assert values.min() >= -bound and values.max() <= bound
+    assert values.std() > 0.3 * bound  # drawn, not constant
+    assert all(p.dtype == np.float32 for p in cell.parameters())
+
+
+def test_forget_bias_option():
+    cell = models.LSTMCell(D, H, forget_bias=1.0, rng=0)
+    np.testing.assert_array_equal(cell.b_f.data, np.ones(H))
+    assert not np.allclose(cell.b_i.data, 1.0)
+    model = models.LSTM(D, H, num_layers=2, forget_bias=1.0)
+    assert all(np.all(c.b_f.data == 1.0) for c in model.cells)
+
+
+@pytest.mark.parametrize("cls, cell_name, n_state", [
+    (models.RNN, "RNNCell", 1), (models.LSTM, "LSTMCell", 2), (models.GRU, "GRUCell", 1)])
+def test_models_shapes_state_and_instances(cls, cell_name, n_state):
+    model = cls(D, H, rng=0)
+    out, final = model(np.ones((T, B, D), dtype=np.float32))
+    assert out.shape == (T, B, H) and out.dtype == np.float32
+    states = final if n_state == 2 else (final,)
+    assert len(states) == n_state and all(s.shape == (B, H) for s in states)
+    np.testing.assert_array_equal(out.data[-1], states[0].data)
+    assert tg.Graph(out).instances() == {cell_name: T}
+    assert model.cell is model.cells[0]
+    assert all(name.startswith("cell.") for name, _ in model.named_parameters())
+
+
+def test_lstm_unrolled_is_one_instance_per_step_fused_or_not():
+    for fused in (True, False):
+        out, _ = models.LSTM(D, H, fused=fused)(np.ones((T, B, D)))
+        assert tg.Graph(out).instances() == {"LSTMCell": T}
+    fused_ops = tg.Graph(models.LSTM(D, H)(np.ones((T, B, D)))[0]).ops()
+    assert fused_ops["lstm_cell"] == T
+    primitive_ops = tg.Graph(models.LSTM(D, H, fused=False)(np.ones((T, B, D)))[0]).ops()
+    assert primitive_ops["sigmoid"] == T and "lstm_cell" not in primitive_ops
+
+
+def test_stacked_layers_and_output_layer():
+    model = models.GRU(D, H, num_layers=3, output_size=2, rng=0)
+    names = dict(model.named_parameters())
+    assert {"W_hy", "b_y", "cell.W_hr", "cell_1.W_xr", "cell_2.b_hn"} <= set(names)
+    assert names["cell_1.W_xr"].shape == (H, H) and names["W_hy"].shape == (H, 2)
+    y, final = model(np.ones((T, B, D)))
+    assert y.shape == (T, B, 2) and len(final) == 3
+    assert tg.Graph(y).instances() == {"GRUCell": T, "GRUCell_1": T, "GRUCell_2": T}
+    h0 = [tg.tensor(np.ones((B, H))) for _ in range(3)]
+    y2, _ = model(np.ones((T, B, D)), h0)
+    assert not np.allclose(y.data, y2.data)
+
+
+def test_state_dict_round_trip():
+    a, b = models.LSTM(D, H, rng=0), models.LSTM(D, H, rng=1)
+    b.load_state_dict(a.state_dict())
+    x = np.random.default_rng(0).normal(size=(T, B, D))
+    np.testing.assert_array_equal(a(x)[0].data, b(x)[0].data)
+
+
+def test_initial_state_is_used():
+    model = models.RNN(D, H, rng=0)
+    x = np.zeros((1, B, D), dtype=np.float32)
+    h0 = np.full((B, H), 0.5, dtype=np.float32)
+    out, _ = model(x, tg.tensor(h0))
+    c = model.cell
+    np.testing.assert_allclose(out.data[0], np.tanh(h0 @ c.W_hh.data + c.b_h.data), rtol=1e-6)
+
+
+def test_bad_inputs_name_what_was_expected():
+    lstm = models.LSTM(D, H)
+    with pytest.raises(ValueError, match=r"LSTM: expected a time-major input of shape \(T, B, input_size=3\), "
+                                         r"got shape \(4, 3\)"):
+        lstm(np.ones((T, D)))
+    with pytest.raises(ValueError, match=r"input_size=3\), got shape \(4, 2, 7\)"):
+        lstm(np.ones((T, B, 7)))
+    with pytest.raises(ValueError, match=r"\(h0, c0\), each of shape \(2, 5\), got a tensor of shape \(2, 4\)"):
+        lstm(np.ones((T, B, D)), (tg.tensor(np.ones((B, 4))), tg.tensor(np.ones((B, H)))))
+    with pytest.raises(ValueError, match=r"LSTM: expected the initial state as \(h0, c0\)"):
+        lstm(np.ones((T, B, D)), tg.tensor(np.ones((B, H))))
+    with pytest.raises(ValueError, match=r"RNN: expected the initial state as \(2, 5\), got a tensor of shape \(3, 5\)"):
+        models.RNN(D, H)(np.ones((T, B, D)), tg.tensor(np.ones((3, H))))
+    with pytest.raises(ValueError, match="a list of 2 per-layer states"):
+        models.GRU(D, H, num_layers=2)(np.ones((T, B, D)), tg.tensor(np.ones((B, H))))
+    with pytest.raises(ValueError, match="no time steps"):
+        lstm(np.ones((0, B, D)))
+
+    cell = models.LSTMCell(D, H)
+    h = tg.tensor(np.zeros((B, H)))
+    with pytest.raises(ValueError, match=r"LSTMCell.forward: expected an input x_t of shape \(B, input_size=3\), "
+                                         r"got shape \(2, 4\)"):
+        cell(tg.tensor(np.ones((B, 4))), (h, h))
+    with pytest.raises(ValueError, match=r"expected state c of shape \(B, hidden_size\) = \(2, 5\), got shape \(2, 6\)"):
+        cell(tg.tensor(np.ones((B, D))), (h, tg.tensor(np.zeros((B, 6)))))
+    with pytest.raises(ValueError, match=r"the state must be a pair \(h, c\)"):
+        cell(tg.tensor(np.ones((B, D))), h)
+    with pytest.raises(ValueError, match=r"GRUCell.unroll: expected a time-major input of shape \(T, B, input_size=3\)"):
+        tg.unroll(models.GRUCell(D, H), np.ones((T, B, 4)))
+    with pytest.raises(ValueError, match="hidden_size must be a positive integer, got 0"):
+        models.RNNCell(D, 0)
+    with pytest.raises(ValueError, match="nonlinearity must be one of"):
+        models.RNNCell(D, H, nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match="num_layers must be a positive integer"):
+        models.LSTM(D, H, num_layers=0)
+
+
+def test_lstm_cell_op_shape_error():
+    from tinygraph.ops import OPS
+    from tinygraph.tensor import apply
+    with pytest.raises(ValueError, match=r"lstm_cell: expected x_proj \(..., 4H\), h \(..., K\), W_h \(K, 4H\)"):
+        apply(OPS["lstm_cell"], np.ones((2, 8)), np.ones((2, 3)), np.ones((3, 8)), np.ones((2, 3)))
+
+
+def test_models_do_not_leak_into_tinygraph():
+    import subprocess
+    import sys
+    code = "import sys, tinygraph, tinygraph.nn, tinygraph.optim; print('models' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
