@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from tinygraph import Template, Tensor, get_default_dtype, tensor
+from tinygraph import Template, Tensor, concat, get_default_dtype, tensor
 from tinygraph.nn import Parameter
 
 
@@ -77,3 +77,17 @@ class RecurrentCell(Template):
 
     def extra_repr(self):
         return f"input_size={self.input_size}, hidden_size={self.hidden_size}"
+
+
+def project_sequence(xs, W_x, b):
+    """``xs @ W_x + b`` for all T steps as ONE matmul: (T, B, D) -> (T, B, G).
+
+    The bias rides along as an extra row of ``W_x`` against a column of ones,
+    so the (T*B, G) result is allocated once instead of once for the product
+    and again for the sum.
+    """
+    T, B, D = xs.shape
+    ones = np.ones((T * B, 1), dtype=xs.dtype)
+    augmented = concat([xs.reshape(T * B, D), ones], axis=1)
+    weights = concat([W_x, b.reshape(1, -1)], axis=0)
+    return (augmented @ weights).reshape(T, B, -1)

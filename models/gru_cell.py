@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from tinygraph import concat
 
-from ._cell import RecurrentCell
+from ._cell import RecurrentCell, project_sequence
 
 
 class GRUCell(RecurrentCell):
@@ -72,11 +72,10 @@ class GRUCell(RecurrentCell):
 
     def begin_unroll(self, xs):
         self.check_sequence(xs)
-        T, B, D = xs.shape
         W_x = concat([self.W_xr, self.W_xz, self.W_xn], axis=1)
         b = concat([self.b_r, self.b_z, self.b_n], axis=0)
         object.__setattr__(self, "_W_h", concat([self.W_hr, self.W_hz, self.W_hn], axis=1))
-        return (xs.reshape(T * B, D) @ W_x + b).reshape(T, B, 3 * self.hidden_size)
+        return project_sequence(xs, W_x, b)
 
     def step(self, p, h):
         self.check_hidden(h, p.shape[0])

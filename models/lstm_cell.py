@@ -5,7 +5,7 @@ from tinygraph import concat
 from tinygraph.ops import OPS
 from tinygraph.tensor import apply
 
-from ._cell import RecurrentCell
+from ._cell import RecurrentCell, project_sequence
 
 # Order of the gates in the fused matrices: the three sigmoid gates first, so one
 # sigmoid covers a contiguous block and one tanh the candidate block.
@@ -114,10 +114,9 @@ class LSTMCell(RecurrentCell):
 
     def begin_unroll(self, xs):
         self.check_sequence(xs)
-        T, B, D = xs.shape
         W_x, W_h, b = self.fused_weights()
         object.__setattr__(self, "_W_h", W_h)
-        return (xs.reshape(T * B, D) @ W_x + b).reshape(T, B, 4 * self.hidden_size)
+        return project_sequence(xs, W_x, b)
 
     def step(self, p, state):
         h, c = self._split_state(state, p.shape[0])

@@ -1,7 +1,7 @@
 """The Elman cell as a graph template."""
 from __future__ import annotations
 
-from ._cell import RecurrentCell
+from ._cell import RecurrentCell, project_sequence
 
 _ACTIVATIONS = ("tanh", "relu")
 
@@ -67,8 +67,7 @@ class RNNCell(RecurrentCell):
 
     def begin_unroll(self, xs):
         self.check_sequence(xs)
-        T, B, D = xs.shape
-        return (xs.reshape(T * B, D) @ self.W_xh + self.b_h).reshape(T, B, self.hidden_size)
+        return project_sequence(xs, self.W_xh, self.b_h)
 
     def step(self, p, h):
         self.check_hidden(h, p.shape[0])
