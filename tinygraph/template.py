@@ -2,6 +2,8 @@
 instantiated once per call (once per time step when unrolled)."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from .config import instance_scope
 from .errors import shape_str
 from .nn.module import Module
@@ -47,6 +49,27 @@ class Template(Module):
         with instance_scope(self.template_name, index):
             return self.forward(*args, **kwargs)
 
+    def structure(self, *roots):
+        """The structure of one instance of this template in the graph of ``roots``.
+
+        Returns an ``InstanceStructure``: the nodes of one instance (step 1,
+        or step 0 when there is only one), and the recurrent state edges, i.e.
+        the edges from the previous instance into this one as ``(producer,
+        consumer)`` pairs. Every instance of an unrolled template has the same
+        structure; this is what a folded drawing shows once, with the
+        recurrent edges drawn back into it.
+        """
+        from .graph import Graph
+
+        groups = Graph(*roots).by_instance()
+        indices = sorted(i for (name, i) in (k for k in groups if k is not None) if name == self.template_name)
+        if not indices:
+            raise ValueError(f"structure: no instance of {self.template_name} in this graph")
+        index = indices[1] if len(indices) > 1 else indices[0]
+        nodes = groups[(self.template_name, index)]
+        recurrent = [(p, n) for n in nodes for p in n.parents if p.instance == (self.template_name, index - 1)]
+        return InstanceStructure(self.template_name, index, nodes, recurrent)
+
     def initial_state(self, batch_size, dtype):
         raise ValueError(
             f"unroll: {self.template_name} defines no initial_state(batch_size, dtype); pass the initial state"
@@ -60,6 +83,15 @@ class Template(Module):
 
     def end_unroll(self):
         pass
+
+
+class InstanceStructure(NamedTuple):
+    """One instance of a template: its nodes and the recurrent edges entering it."""
+
+    template_name: str
+    index: int
+    nodes: list  # the instance's tensors, in topological order
+    recurrent_edges: list  # (tensor of instance index-1, tensor of this instance that reads it)
 
 
 def flatten_state(state):

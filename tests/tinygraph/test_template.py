@@ -178,3 +178,30 @@ def test_tuple_states_and_explicit_initial_state():
     np.testing.assert_allclose(c.data, 0.5 + np.einsum("tbd,dh->bh", x, cell.W.data), rtol=1e-12)
     c.sum().backward()
     np.testing.assert_allclose(c0.grad, np.ones((B, H)))
+
+
+def test_template_knows_the_structure_of_one_instance():
+    cell = Leaky()
+    ys, h = tg.unroll(cell, np.ones((T, B, D)))
+    s = cell.structure(ys)
+    assert s.template_name == "Leaky" and s.index == 1
+    assert all(n.instance == ("Leaky", 1) for n in s.nodes)
+    # the only edge from step 0 into step 1 is the state h_0 read by 0.5 * h
+    assert len(s.recurrent_edges) == 1
+    producer, consumer = s.recurrent_edges[0]
+    assert producer.instance == ("Leaky", 0) and producer is ys.parents[0].parents[0]
+    assert consumer.op == "mul" and consumer in s.nodes
+    with pytest.raises(ValueError, match="no instance of Other"):
+        Leaky(name="Other").structure(ys)
+
+
+def test_lstm_structure_has_two_recurrent_state_edges():
+    import models  # noqa: F401  (tests may import both packages)
+
+    model = models.LSTM(D, H, rng=0)
+    out, _ = model(np.ones((T, B, D)))
+    s = model.cell.structure(out)
+    assert sorted(n.op for n in s.nodes) == ["index", "index", "index", "lstm_cell"]
+    # h_{t-1} and c_{t-1} flow into the step's lstm_cell
+    assert len(s.recurrent_edges) == 2
+    assert {c.op for _, c in s.recurrent_edges} == {"lstm_cell"}
