@@ -72,7 +72,7 @@ class OuterSum:
 
     # Above this many pending rows the terms are folded into ``dense``, so that a
     # very long unroll does not keep every step's gradient alive.
-    MAX_ROWS = 1 << 15
+    MAX_ROWS = 1 << 12
 
     def __init__(self, lhs, rhs):
         self.shape = (lhs.shape[1], rhs.shape[1])

@@ -138,3 +138,14 @@ def test_models_do_not_leak_into_tinygraph():
     code = "import sys, tinygraph, tinygraph.nn, tinygraph.optim; print('models' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_long_sequence_forward_and_backward():
+    """BPTT over thousands of steps is the engine's iterative backward: no recursion limit."""
+    model = models.LSTM(2, 4, rng=0)
+    x = np.random.default_rng(0).normal(size=(3000, 2, 2)).astype(np.float32)
+    out, (h, c) = model(x)
+    out.mean().backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and np.all(np.isfinite(g)) for g in grads)
+    assert tg.Graph(out).instances() == {"LSTMCell": 3000}
