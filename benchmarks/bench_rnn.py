@@ -277,7 +277,8 @@ def run_memory(args):
     must_keep = T * BATCH * (7 * H + EMBED) * itemsize
     params = sum(p.size for p in model.parameters()) * itemsize
     print(f"bench_rnn --memory: LSTM, T={T}, B={BATCH}, H={H}, float32")
-    print(f"  activations BPTT must keep: {must_keep / 2**20:8.1f} MiB (T*B*(7H+64) floats); parameters {params / 2**20:.2f} MiB")
+    print(f"  activations BPTT must keep: {must_keep / 2**20:8.1f} MiB (T*B*(7H+64) floats); "
+          f"parameters {params / 2**20:.2f} MiB")
     for label, fn, fargs in (("tinygraph", tinygraph_step, (model, idx, idx)),
                              ("numpy hand-written", numpy_step, (w, idx, idx, "lstm"))):
         gc.collect()
@@ -300,7 +301,8 @@ def main(argv=None):
     parser.add_argument("--memory", action="store_true", help="only the T=1000 LSTM peak-memory measurement")
     parser.add_argument("--memory-T", type=int, default=1000)
     parser.add_argument("--keep-freed-memory", action="store_true",
-                        help="glibc mallopt: reuse freed memory instead of returning it to the OS (both implementations)")
+                        help="glibc mallopt: reuse freed memory instead of returning it to the OS "
+                             "(both implementations)")
     args = parser.parse_args(argv)
     if args.keep_freed_memory:
         print(f"glibc mallopt M_MMAP_THRESHOLD/M_TRIM_THRESHOLD = 1 GiB: {'set' if keep_freed_memory() else 'FAILED'}")
