@@ -1,11 +1,5 @@
 """Sequence models built on tinygraph: recurrent cells as graph templates, recurrent
 layers that unroll them, and BPTT tools."""
-from .gru_cell import GRUCell
-from .lstm_cell import LSTMCell
-from .recurrent import GRU, LSTM, RNN, Recurrent
-from .rnn_cell import RNNCell
-
-__all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "Recurrent"]
 from .bptt import (
     detach_state,
     grad_norm,
@@ -15,6 +9,13 @@ from .bptt import (
     train_step,
     truncated_bptt,
 )
+from .gru_cell import GRUCell
+from .lstm_cell import LSTMCell
+from .recurrent import GRU, LSTM, RNN, Recurrent
+from .rnn_cell import RNNCell
 
-__all__ += ["detach_state", "grad_norm", "grad_norms_through_time", "jacobian_norms", "step_outputs",
-            "train_step", "truncated_bptt"]
+__all__ = [
+    "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "Recurrent",
+    "truncated_bptt", "train_step", "detach_state", "grad_norm", "step_outputs",
+    "grad_norms_through_time", "jacobian_norms",
+]
