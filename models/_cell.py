@@ -48,7 +48,7 @@ class RecurrentCell(Template):
 
     # -- checks (a wrong shape is a ValueError naming what was expected) ----------
     def check_input(self, x, where="forward"):
-        x = x if isinstance(x, Tensor) else tensor(x)
+        x = x if isinstance(x, Tensor) else tensor(np.asarray(x), dtype=self.parameters()[0].dtype)
         if x.ndim != 2 or x.shape[1] != self.input_size:
             raise ValueError(
                 f"{self.template_name}.{where}: expected an input x_t of shape (B, input_size={self.input_size}), "
@@ -77,6 +77,13 @@ class RecurrentCell(Template):
 
     def extra_repr(self):
         return f"input_size={self.input_size}, hidden_size={self.hidden_size}"
+
+
+def name_tensors(**tensors):
+    """Give each tensor of a step its symbol from the equations (``h``, ``c``,
+    gate names), so drawings and ``Graph`` listings label the nodes with them."""
+    for symbol, t in tensors.items():
+        t.name = symbol
 
 
 def project_sequence(xs, W_x, b):

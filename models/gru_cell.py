@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from tinygraph import concat
 
-from ._cell import RecurrentCell, project_sequence
+from ._cell import RecurrentCell, name_tensors as _name, project_sequence
 
 
 class GRUCell(RecurrentCell):
@@ -64,6 +64,7 @@ class GRUCell(RecurrentCell):
         z = (x @ self.W_xz + h @ self.W_hz + self.b_z).sigmoid()
         n = (x @ self.W_xn + self.b_n + r * (h @ self.W_hn + self.b_hn)).tanh()
         h_new = (1.0 - z) * n + z * h
+        _name(r=r, z=z, n=n, h=h_new)
         return h_new, h_new
 
     # -- unroll hooks: the fused form of the same equations -------------------------
@@ -85,6 +86,7 @@ class GRUCell(RecurrentCell):
         r, z = rz[:, :H], rz[:, H:]
         n = (p[:, 2 * H:] + r * (a[:, 2 * H:] + self.b_hn)).tanh()
         h_new = n + z * (h - n)
+        _name(r=r, z=z, n=n, h=h_new)
         return h_new, h_new
 
     def end_unroll(self):

@@ -5,7 +5,7 @@ from tinygraph import concat
 from tinygraph.ops import OPS
 from tinygraph.tensor import apply
 
-from ._cell import RecurrentCell, project_sequence
+from ._cell import RecurrentCell, name_tensors as _name, project_sequence
 
 # Order of the gates in the fused matrices: the three sigmoid gates first, so one
 # sigmoid covers a contiguous block and one tanh the candidate block.
@@ -88,6 +88,7 @@ class LSTMCell(RecurrentCell):
         o = pre("o").sigmoid()
         c_new = f * c + i * g
         h_new = o * c_new.tanh()
+        _name(i=i, f=f, g=g, o=o, c=c_new, h=h_new)
         return h_new, (h_new, c_new)
 
     def _split_state(self, state, batch):
@@ -123,14 +124,17 @@ class LSTMCell(RecurrentCell):
         H = self.hidden_size
         if self.fused:
             out = apply(_LSTM_CELL, p, h, self._W_h, c)
-            h_new = out[:, :H]
-            return h_new, (h_new, out[:, H:2 * H])
+            h_new, c_new = out[:, :H], out[:, H:2 * H]
+            out.name = "[h c i f o g tanh(c)]"
+            _name(c=c_new, h=h_new)
+            return h_new, (h_new, c_new)
         z = p + h @ self._W_h
         s = z[:, : 3 * H].sigmoid()
         g = z[:, 3 * H:].tanh()
         i, f, o = s[:, :H], s[:, H: 2 * H], s[:, 2 * H:]
         c_new = f * c + i * g
         h_new = o * c_new.tanh()
+        _name(z=z, i=i, f=f, g=g, o=o, c=c_new, h=h_new)
         return h_new, (h_new, c_new)
 
     def end_unroll(self):

@@ -110,7 +110,9 @@ class Recurrent(Module):
     # -- checks --------------------------------------------------------------------
     def _check_input(self, x):
         if not isinstance(x, Tensor):
-            x = tensor(np.asarray(x)) if not isinstance(x, np.ndarray) else tensor(x)
+            # like nn.Linear: plain arrays take the parameters' dtype, so a float64
+            # numpy input does not silently turn a float32 model's graph into float64
+            x = tensor(np.asarray(x), dtype=self._param_dtype())
         if x.ndim != 3 or x.shape[2] != self.input_size:
             raise ValueError(
                 f"{type(self).__name__}: expected a time-major input of shape (T, B, input_size={self.input_size}), "
@@ -120,6 +122,9 @@ class Recurrent(Module):
         if x.shape[0] == 0:
             raise ValueError(f"{type(self).__name__}: the input has no time steps (T = 0)")
         return x
+
+    def _param_dtype(self):
+        return self.cells[0].parameters()[0].dtype
 
     def _expected_state(self, batch):
         one = f"({batch}, {self.hidden_size})"
@@ -145,7 +150,7 @@ class Recurrent(Module):
                     f"{type(self).__name__}: expected the initial state as {self._expected_state(batch)}, "
                     f"got {type(layer_state).__name__}"
                 )
-            parts = [p if isinstance(p, Tensor) else tensor(np.asarray(p)) for p in parts]
+            parts = [p if isinstance(p, Tensor) else tensor(np.asarray(p), dtype=self._param_dtype()) for p in parts]
             for p in parts:
                 if p.shape != (batch, self.hidden_size):
                     raise ValueError(

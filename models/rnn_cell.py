@@ -59,6 +59,7 @@ class RNNCell(RecurrentCell):
         x = self.check_input(x)
         self.check_hidden(h, x.shape[0])
         h_new = self._act(x @ self.W_xh + h @ self.W_hh + self.b_h)
+        h_new.name = "h"
         return h_new, h_new
 
     # -- unroll hooks ---------------------------------------------------------------
@@ -72,6 +73,7 @@ class RNNCell(RecurrentCell):
     def step(self, p, h):
         self.check_hidden(h, p.shape[0])
         h_new = self._act(p + h @ self.W_hh)
+        h_new.name = "h"
         return h_new, h_new
 
     def extra_repr(self):

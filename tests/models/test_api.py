@@ -149,3 +149,35 @@ def test_long_sequence_forward_and_backward():
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and np.all(np.isfinite(g)) for g in grads)
     assert tg.Graph(out).instances() == {"LSTMCell": 3000}
+
+
+@pytest.mark.parametrize("cls, options, symbols", [
+    (models.RNN, {}, {"h"}),
+    (models.GRU, {}, {"r", "z", "n", "h"}),
+    (models.LSTM, {}, {"h", "c"}),
+    (models.LSTM, {"fused": False}, {"z", "i", "f", "g", "o", "h", "c"}),
+])
+def test_step_tensors_carry_the_symbols_of_the_equations(cls, options, symbols):
+    out, final = cls(D, H, rng=0, **options)(np.ones((T, B, D)))
+    roots = final if isinstance(final, tuple) else (final,)
+    per_step = tg.Graph(out, *roots).by_instance()
+    for t in range(T):
+        names = {n.name for n in per_step[(cls.__name__ + "Cell", t)] if n.name}
+        assert symbols <= names, (t, names)
+
+
+@pytest.mark.parametrize("cls", [models.RNN, models.LSTM, models.GRU])
+def test_numpy_input_takes_the_parameters_dtype(cls):
+    model = cls(D, H, rng=0)  # float32 parameters
+    h0 = np.zeros((B, H))
+    state = (h0, h0) if cls is models.LSTM else h0
+    out, final = model(np.ones((T, B, D), dtype=np.float64), state)
+    assert out.dtype == np.float32
+    assert all(t.dtype == np.float32 for t in tg.Graph(out))
+    int_out, _ = model(np.ones((T, B, D), dtype=np.int64))
+    assert int_out.dtype == np.float32
+    np.testing.assert_allclose(int_out.data, out.data, rtol=1e-6)
+    cell = model.cell
+    h, _ = cell(np.ones((B, D)), (tg.tensor(h0, dtype=np.float32),) * 2 if cls is models.LSTM
+                else tg.tensor(h0, dtype=np.float32))
+    assert h.dtype == np.float32
