@@ -112,7 +112,7 @@ class Recurrent(Module):
         if not isinstance(x, Tensor):
             # like nn.Linear: plain arrays take the parameters' dtype, so a float64
             # numpy input does not silently turn a float32 model's graph into float64
-            x = tensor(np.asarray(x), dtype=self._param_dtype())
+            x = tensor(np.asarray(x), dtype=self._param_dtype(), name="x")
         if x.ndim != 3 or x.shape[2] != self.input_size:
             raise ValueError(
                 f"{type(self).__name__}: expected a time-major input of shape (T, B, input_size={self.input_size}), "
