@@ -38,6 +38,21 @@ def _check_reduction(where, reduction):
         raise ValueError(f"{where}: reduction must be one of 'mean', 'sum', 'none', got {reduction!r}")
 
 
+def _prediction_and_target(where, prediction, target, reduction, names):
+    """Both as Tensors of one shape; a plain-array target takes the prediction's dtype
+    (so a float32 model's loss stays float32). Broadcasting is refused: a ``(B,)`` target
+    against a ``(B, 1)`` prediction would silently give a ``(B, B)`` loss."""
+    prediction = _as_tensor(prediction, where, names[0])
+    target = _as_tensor(target, where, names[1], dtype=prediction.dtype)
+    _check_reduction(where, reduction)
+    if prediction.shape != target.shape:
+        raise ValueError(
+            f"{where}: {names[0]} of shape {shape_str(prediction.shape)} and {names[1]} of shape "
+            f"{shape_str(target.shape)} differ; expected equal shapes"
+        )
+    return prediction, target
+
+
 def _reduce(loss, reduction):
     if reduction == "mean":
         return loss.mean()
@@ -173,16 +188,7 @@ def mse_loss(input, target, reduction="mean"):
     -------
     Tensor: a scalar, or the shape of ``input`` for ``reduction="none"``.
     """
-    where = "mse_loss"
-    input = _as_tensor(input, where, "input")
-    # A plain-array target takes the input's dtype, so a float32 model's loss stays float32.
-    target = _as_tensor(target, where, "target", dtype=input.dtype)
-    _check_reduction(where, reduction)
-    if input.shape != target.shape:
-        raise ValueError(
-            f"{where}: input of shape {shape_str(input.shape)} and target of shape {shape_str(target.shape)} "
-            f"differ; expected equal shapes"
-        )
+    input, target = _prediction_and_target("mse_loss", input, target, reduction, ("input", "target"))
     diff = input - target
     return _reduce(diff * diff, reduction)
 
@@ -223,14 +229,7 @@ def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
     Tensor: a scalar, or the shape of ``logits`` for ``reduction="none"``.
     """
     where = "binary_cross_entropy_with_logits"
-    logits = _as_tensor(logits, where, "logits")
-    targets = _as_tensor(targets, where, "targets", dtype=logits.dtype)
-    _check_reduction(where, reduction)
-    if logits.shape != targets.shape:
-        raise ValueError(
-            f"{where}: logits of shape {shape_str(logits.shape)} and targets of shape "
-            f"{shape_str(targets.shape)} differ; expected equal shapes"
-        )
+    logits, targets = _prediction_and_target(where, logits, targets, reduction, ("logits", "targets"))
     t = targets.data
     if t.size and (np.nanmin(t) < 0 or np.nanmax(t) > 1 or np.isnan(t).any()):
         raise ValueError(f"{where}: targets must lie in [0, 1], got values in [{t.min()}, {t.max()}]")
