@@ -71,13 +71,15 @@ def backward(roots, seeds, retain_grads=False):
         grad = pop(node, None)
         if grad is None:
             continue  # not downstream of a seeded root
-        if type(grad) in LAZY_GRADIENTS:
-            grad = grad.materialize()
         fn = node._fn
         if fn is None or node._retain or retain_grads:
+            if type(grad) in LAZY_GRADIENTS:
+                grad = grad.materialize()
             _accumulate_into(node, grad)
             if fn is None:
                 continue
+        elif type(grad) in LAZY_GRADIENTS and not fn.lazy_grad:
+            grad = grad.materialize()
         parents = node.parents
         in_grads = fn.vjp(grad, node.data, *[p.data for p in parents], **node._attrs)
         for parent, pgrad in zip(parents, in_grads):

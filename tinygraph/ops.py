@@ -44,6 +44,9 @@ class Op:
     domain = "real"
     symbol = None  # short label for drawings, e.g. "+"
     check = None
+    # True if ``vjp`` accepts a lazy output gradient (a ``ScatterSum``) as ``g``;
+    # otherwise the engine materialises it first.
+    lazy_grad = False
 
     def forward(self, *xs, **attrs):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -53,6 +56,56 @@ class Op:
 
     def __repr__(self):
         return f"<op {self.name}>"
+
+
+def _address(a):
+    """Address of an array's first element."""
+    return a.ctypes.data
+
+
+def _owner(a):
+    """The ndarray that owns ``a``'s memory (``a`` itself if it owns it), or None."""
+    base = a.base
+    if base is None:
+        return a
+    return base if type(base) is np.ndarray and base.base is None else None
+
+
+def join_tiles(arrays):
+    """One read-only view over ``arrays`` stacked along a new first axis, without copying,
+    or None.
+
+    It exists when the arrays are equally shaped and strided views of one owner
+    array lying at equal distances in memory, in order (e.g. the T slots
+    ``buf[0] ... buf[T-1]`` of a buffer, or the blocks ``buf[t][:, :H]``).
+    ``view[k]`` is then exactly ``arrays[k]``, element for element; the view keeps
+    a reference to the owner (numpy checks that it stays inside it). Read-only,
+    so a gradient or value shared this way cannot be modified through it.
+    """
+    if len(arrays) < 2:
+        return None
+    first = arrays[0]
+    owner = first.base
+    if owner is None or _owner(first) is not owner:
+        return None
+    shape, strides, dtype = first.shape, first.strides, first.dtype
+    start = _address(first)
+    step = _address(arrays[1]) - start
+    if step <= 0:
+        return None
+    address = start
+    for a in arrays[1:]:
+        address += step
+        if (a.base is not owner or a.shape != shape or a.strides != strides or a.dtype != dtype
+                or _address(a) != address):
+            return None
+    try:
+        view = np.ndarray((len(arrays),) + shape, dtype=dtype, buffer=owner, offset=start - _address(owner),
+                          strides=(step,) + strides)
+    except (ValueError, TypeError):
+        return None
+    view.flags.writeable = False
+    return view
 
 
 # ---------------------------------------------------------------------------
@@ -104,21 +157,50 @@ class OuterSum:
     # heap memory instead of fresh pages (page faults cost more than the copies).
     BLOCK_ROWS = 512
 
-    def _product(self):
+    def _runs(self):
+        """The terms as (lhs, rhs) pairs, where consecutive terms whose operands are
+        adjacent slots of the same buffers (e.g. the T steps of an unrolled cell
+        writing into one workspace) are joined into one tall pair of views."""
         lhs, rhs = self.lhs, self.rhs
-        if len(lhs) == 1:
-            return lhs[0].T @ rhs[0]
-        total = None
-        start, count = 0, len(lhs)
+        count = len(lhs)
+        out = []
+        start = 0
         while start < count:
-            stop, rows = start + 1, lhs[start].shape[0]
-            while stop < count and rows + lhs[stop].shape[0] <= self.BLOCK_ROWS:
-                rows += lhs[stop].shape[0]
+            stop = start + 1
+            # terms arrive in backward order (last step first): try the run reversed
+            while stop < count and lhs[stop].shape == lhs[start].shape and rhs[stop].shape == rhs[start].shape \
+                    and lhs[stop].base is not None and lhs[stop].base is lhs[start].base \
+                    and rhs[stop].base is not None and rhs[stop].base is rhs[start].base:
+                stop += 1
+            if stop - start > 1:
+                for order in (slice(start, stop), slice(stop - 1, start - 1 if start else None, -1)):
+                    a, b = join_tiles(lhs[order]), join_tiles(rhs[order])
+                    if a is not None and b is not None:
+                        out.append((a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])))
+                        break
+                else:
+                    out.extend(zip(lhs[start:stop], rhs[start:stop]))
+            else:
+                out.append((lhs[start], rhs[start]))
+            start = stop
+        return out
+
+    def _product(self):
+        if len(self.lhs) == 1:
+            return self.lhs[0].T @ self.rhs[0]
+        terms = self._runs()
+        total = None
+        start, count = 0, len(terms)
+        while start < count:
+            stop, rows = start + 1, terms[start][0].shape[0]
+            while stop < count and rows + terms[stop][0].shape[0] <= self.BLOCK_ROWS:
+                rows += terms[stop][0].shape[0]
                 stop += 1
             if stop == start + 1:
-                part = lhs[start].T @ rhs[start]
+                part = terms[start][0].T @ terms[start][1]
             else:
-                part = np.concatenate(lhs[start:stop], axis=0).T @ np.concatenate(rhs[start:stop], axis=0)
+                part = (np.concatenate([a for a, _ in terms[start:stop]], axis=0).T
+                        @ np.concatenate([b for _, b in terms[start:stop]], axis=0))
             if total is None:
                 total = part
             else:
@@ -141,15 +223,28 @@ class ScatterSum:
     ``xs`` of T steps is read as ``xs[0] ... xs[T-1]``, materialising a full
     ``zeros_like(xs)`` per step and summing them costs O(T^2); instead the
     index VJP returns this, and the engine adds all pieces into one buffer.
+
+    The pieces stay pending (no buffer) while they are few, or while they are
+    all views of one array (holding them then costs no memory). An op whose
+    VJP accepts lazy gradients (``Op.lazy_grad``) can read the pieces
+    directly (``pieces()``). When the pending pieces are the T slots ``0 ...
+    T-1`` of one buffer, in memory order, materialising returns a read-only
+    view of that buffer instead of a copy (see ``join_tiles``); ``add`` then
+    copies before adding anything in.
     """
 
-    __slots__ = ("shape", "dtype", "buffer", "pending")
+    __slots__ = ("shape", "dtype", "buffer", "pending", "owner", "owned")
+
+    # More pending pieces than this, not all views of one array, are written into a buffer.
+    MAX_PENDING = 4
 
     def __init__(self, shape, dtype, index, value):
         self.shape = shape
         self.dtype = dtype
         self.buffer = None
-        self.pending = (index, value)
+        self.pending = [(index, value)]
+        self.owner = _owner(value) if value.base is not None else None
+        self.owned = True
 
     @staticmethod
     def _write(buffer, index, value):
@@ -158,19 +253,60 @@ class ScatterSum:
         else:
             buffer[index] += value
 
+    def pieces(self):
+        """The pending ``(index, value)`` pieces, or None once materialised."""
+        return self.pending
+
     def materialize(self):
-        """The dense ndarray this sum stands for (owned by this object)."""
+        """The dense ndarray this sum stands for (read-only if it is a view of the pieces)."""
         if self.buffer is None:
-            self.buffer = np.zeros(self.shape, dtype=self.dtype)
-            self._write(self.buffer, *self.pending)
+            tiled = self._tiled()
+            if tiled is not None:
+                self.buffer, self.owned = tiled, False
+            else:
+                self.buffer = np.zeros(self.shape, dtype=self.dtype)
+                for index, value in self.pending:
+                    self._write(self.buffer, index, value)
             self.pending = None
         return self.buffer
 
+    def _tiled(self):
+        pending = self.pending
+        count = self.shape[0] if self.shape else 0
+        if self.owner is None or len(pending) != count or count < 2:
+            return None
+        values = [None] * count
+        for index, value in pending:
+            if type(index) is not int or value.dtype != self.dtype:
+                return None
+            if index < 0:
+                index += count
+            if values[index] is not None:
+                return None
+            values[index] = value
+        return join_tiles(values)
+
+    def _own_buffer(self):
+        buffer = self.materialize()
+        if not self.owned:
+            self.buffer = buffer = np.array(buffer, copy=True)
+            self.owned = True
+        return buffer
+
     def add(self, other):
         """Add an ndarray or another lazy gradient into this one (in place); return self."""
-        buffer = self.materialize()
+        if self.buffer is None and type(other) is ScatterSum and other.buffer is None:
+            for _, value in other.pending:
+                if self.owner is not None and (value.base is None or _owner(value) is not self.owner):
+                    self.owner = None
+            self.pending.extend(other.pending)
+            if self.owner is None and len(self.pending) > self.MAX_PENDING:
+                self._own_buffer()
+            return self
+        buffer = self._own_buffer()
         if type(other) is ScatterSum and other.buffer is None:
-            self._write(buffer, *other.pending)
+            for index, value in other.pending:
+                self._write(buffer, index, value)
         else:
             buffer += dense(other)
         return self
@@ -489,12 +625,17 @@ class Max(_Reduce):
 # ---------------------------------------------------------------------------
 @register
 class MatMul(Op):
-    """``a @ b`` with numpy's matmul broadcasting (1-D operands included)."""
+    """``a @ b`` with numpy's matmul broadcasting (1-D operands included).
+
+    Optional attribute ``buffer``: an array of the result's shape and dtype,
+    owned exclusively by this node, that the product is written into (buffer
+    reuse, see ``tinygraph.BufferPool``).
+    """
 
     name, symbol = "matmul", "@"
     kind = "matmul"
 
-    def check(self, a, b):
+    def check(self, a, b, buffer=None):
         if a.ndim == 0 or b.ndim == 0:
             raise ShapeError(
                 f"matmul: operands must have at least 1 dimension, got shapes "
@@ -516,11 +657,15 @@ class MatMul(Op):
                     f"matmul: batch dimensions of {shape_str(a.shape)} and {shape_str(b.shape)} "
                     f"do not broadcast ({shape_str(a.shape[:-2])} vs {shape_str(b.shape[:-2])})"
                 ) from None
+        if buffer is not None:
+            _check_buffer("matmul", "buffer", buffer, _matmul_shape(a.shape, b.shape), np.result_type(a, b))
 
-    def forward(self, a, b):
+    def forward(self, a, b, buffer=None):
+        if buffer is not None:
+            return np.matmul(a, b, out=buffer)
         return a @ b
 
-    def vjp(self, g, out, a, b):
+    def vjp(self, g, out, a, b, buffer=None):
         if a.ndim == 1 and b.ndim == 1:
             return g * b, g * a
         if a.ndim == 1:  # (k,) @ (..., k, n) -> (..., n)
@@ -535,6 +680,17 @@ class MatMul(Op):
         if a.ndim == 2 and b.ndim == 2:
             return ga, OuterSum(a, g)
         return ga, np.swapaxes(a, -1, -2) @ g
+
+
+def _matmul_shape(a, b):
+    """The shape of ``a @ b`` for operand shapes that fit (checked before)."""
+    if len(a) == 1 and len(b) == 1:
+        return ()
+    if len(a) == 1:
+        return tuple(b[:-2]) + (b[-1],)
+    if len(b) == 1:
+        return tuple(a[:-1])
+    return tuple(np.broadcast_shapes(a[:-2], b[:-2])) + (a[-2], b[-1])
 
 
 # ---------------------------------------------------------------------------
@@ -662,6 +818,12 @@ class Stack(_Join):
     name = "stack"
 
     def forward(self, *xs, axis):
+        if axis == 0 and len(xs) > 1 and xs[0].base is not None:
+            # Slots of one buffer lying in order in memory (e.g. the per-step states an
+            # unrolled cell wrote into its workspace): a read-only view, no copy.
+            joined = join_tiles(xs)
+            if joined is not None:
+                return joined
         return np.stack(xs, axis=axis)
 
     def vjp(self, g, out, *xs, axis):
@@ -695,17 +857,31 @@ class LSTMCellOp(Op):
     keep anyway). Gradients into every part of the output are handled. The
     gradient of ``W_h`` is a deferred ``OuterSum`` like matmul's, so the T
     steps' terms are summed by one tall matmul.
+
+    Optional attributes (buffer reuse, see ``tinygraph.BufferPool``):
+    ``buffer``, an array of the output's shape and dtype that forward writes
+    the output into, and ``grad_buffer``, an array of ``x_proj``'s gradient
+    shape ((..., 4H)) that the VJP writes the gradient of the pre-activations
+    into (and returns for ``x_proj``). The caller must own them exclusively
+    for this node. Without them, fresh arrays are allocated.
+
+    The VJP takes the output gradient lazily (``lazy_grad``): when only the
+    ``h_new`` and ``c_new`` blocks receive gradients (the usual unrolled
+    chain), it reads them from the pending pieces of the ``ScatterSum`` and
+    never builds the mostly-zero (..., 7H) gradient.
     """
 
     name = "lstm_cell"
     kind = "lstm"
+    lazy_grad = True
 
-    def check(self, x_proj, h, W_h, c):
+    def check(self, x_proj, h, W_h, c, buffer=None, grad_buffer=None):
         ok = min(x_proj.ndim, h.ndim, c.ndim) >= 1 and W_h.ndim == 2
         ok = ok and x_proj.shape[-1] == W_h.shape[1] == 4 * c.shape[-1] and h.shape[-1] == W_h.shape[0]
+        lead = x_proj.shape[:-1]
         if ok and not (x_proj.shape[:-1] == h.shape[:-1] == c.shape[:-1]):
             try:
-                np.broadcast_shapes(x_proj.shape[:-1], h.shape[:-1], c.shape[:-1])
+                lead = np.broadcast_shapes(x_proj.shape[:-1], h.shape[:-1], c.shape[:-1])
             except ValueError:
                 ok = False
         if not ok:
@@ -714,58 +890,134 @@ class LSTMCellOp(Op):
                 f"broadcastable leading dimensions, got {shape_str(x_proj.shape)}, {shape_str(h.shape)}, "
                 f"{shape_str(W_h.shape)} and {shape_str(c.shape)}"
             )
+        if buffer is not None or grad_buffer is not None:
+            H = c.shape[-1]
+            dtype = np.result_type(x_proj, h, W_h, c)
+            for what, buf, width in (("buffer", buffer, 7 * H), ("grad_buffer", grad_buffer, 4 * H)):
+                _check_buffer("lstm_cell", what, buf, lead + (width,), dtype)
 
-    def forward(self, x_proj, h, W_h, c):
+    def forward(self, x_proj, h, W_h, c, buffer=None, grad_buffer=None):
         H = c.shape[-1]
         z = h @ W_h
         if z.shape == x_proj.shape and z.dtype == np.result_type(z, x_proj):
             z += x_proj
         else:
             z = z + x_proj
-        lead = z.shape[:-1] if z.shape[:-1] == c.shape[:-1] else np.broadcast_shapes(z.shape[:-1], c.shape[:-1])
-        out = np.empty(lead + (7 * H,), dtype=np.result_type(z, c))
-        gates = out[..., 2 * H:5 * H]
-        # sigmoid as 1 / (1 + exp(-z)): exp is cheaper than tanh; an overflow to
-        # inf gives exactly 0, which is the right limit.
-        np.negative(z[..., :3 * H], out=gates)
-        with np.errstate(over="ignore"):
-            np.exp(gates, out=gates)
-        gates += 1.0
-        np.reciprocal(gates, out=gates)
-        np.tanh(z[..., 3 * H:], out=out[..., 5 * H:6 * H])
+        if buffer is not None:
+            out = buffer
+        else:
+            lead = z.shape[:-1] if z.shape[:-1] == c.shape[:-1] else np.broadcast_shapes(z.shape[:-1], c.shape[:-1])
+            out = np.empty(lead + (7 * H,), dtype=np.result_type(z, c))
+        # sigmoid(a) = 0.5 * tanh(a / 2) + 0.5, so ONE tanh covers the three sigmoid
+        # gates and the candidate (cheaper than exp-based sigmoids; no overflow).
+        z3 = z[..., :3 * H]
+        z3 *= 0.5
+        np.tanh(z, out=out[..., 2 * H:6 * H])
+        s = out[..., 2 * H:5 * H]
+        s *= 0.5
+        s += 0.5
         i, f, o = out[..., 2 * H:3 * H], out[..., 3 * H:4 * H], out[..., 4 * H:5 * H]
-        c_new = out[..., H:2 * H]
+        cand, tc = out[..., 5 * H:6 * H], out[..., 6 * H:]
+        c_new, h_new = out[..., H:2 * H], out[..., :H]
         np.multiply(f, c, out=c_new)
-        c_new += i * out[..., 5 * H:6 * H]
-        np.tanh(c_new, out=out[..., 6 * H:])
-        np.multiply(o, out[..., 6 * H:], out=out[..., :H])
+        np.multiply(i, cand, out=h_new)  # h_new's slot as scratch for i * g
+        c_new += h_new
+        np.tanh(c_new, out=tc)
+        np.multiply(o, tc, out=h_new)
         return out
 
-    def vjp(self, g, out, x_proj, h, W_h, c):
+    def vjp(self, g, out, x_proj, h, W_h, c, buffer=None, grad_buffer=None):
         H = c.shape[-1]
         i, f, o = out[..., 2 * H:3 * H], out[..., 3 * H:4 * H], out[..., 4 * H:5 * H]
         cand, tc = out[..., 5 * H:6 * H], out[..., 6 * H:]
-        g_h, g_c = g[..., :H], g[..., H:2 * H]
-        # d/d tanh(c_new): through h_new, plus any direct use of the tanh(c_new) output
+        g_h, g_c, g_rest = _lstm_output_grads(g, out, H)
+        # dc: through h_new = o * tanh(c_new), plus direct uses of tanh(c_new) and c_new
         dc = g_h * o
-        dc += g[..., 6 * H:]
-        dc *= 1.0 - tc * tc
-        dc += g_c
-        dz = np.empty(out.shape[:-1] + (4 * H,), dtype=out.dtype)
+        if g_rest is not None:
+            dc += g_rest[..., 6 * H:]
+        one_minus_sq = tc * tc
+        np.subtract(1.0, one_minus_sq, out=one_minus_sq)
+        dc *= one_minus_sq
+        if g_c is not None:
+            dc += g_c
+        if grad_buffer is not None:
+            dz = grad_buffer
+        else:
+            dz = np.empty(out.shape[:-1] + (4 * H,), dtype=out.dtype)
         np.multiply(dc, cand, out=dz[..., :H])
         np.multiply(dc, c, out=dz[..., H:2 * H])
         np.multiply(g_h, tc, out=dz[..., 2 * H:3 * H])
-        sig = dz[..., :3 * H]
-        sig += g[..., 2 * H:5 * H]
-        sig *= out[..., 2 * H:5 * H] * (1.0 - out[..., 2 * H:5 * H])
+        ds = dz[..., :3 * H]
+        if g_rest is not None:
+            ds += g_rest[..., 2 * H:5 * H]
+        s = out[..., 2 * H:5 * H]
+        deriv = np.subtract(1.0, s)
+        deriv *= s
+        ds *= deriv
         dg = dz[..., 3 * H:]
         np.multiply(dc, i, out=dg)
-        dg += g[..., 5 * H:6 * H]
-        dg *= 1.0 - cand * cand
+        if g_rest is not None:
+            dg += g_rest[..., 5 * H:6 * H]
+        np.multiply(cand, cand, out=one_minus_sq)
+        np.subtract(1.0, one_minus_sq, out=one_minus_sq)
+        dg *= one_minus_sq
         dh = dz @ W_h.T
         if h.ndim == 2 and dz.ndim == 2 and h.shape[0] == dz.shape[0]:
             dW = OuterSum(h, dz)
         else:
             hb = np.broadcast_to(h, dz.shape[:-1] + h.shape[-1:])
             dW = hb.reshape(-1, h.shape[-1]).T @ dz.reshape(-1, dz.shape[-1])
-        return dz, dh, dW, dc * f
+        dc *= f
+        return dz, dh, dW, dc
+
+
+def _check_buffer(op_name, what, buf, shape, dtype):
+    """An output buffer given to an op must be a writeable array of exactly the right shape and dtype."""
+    if buf is None:
+        return
+    if not isinstance(buf, np.ndarray) or buf.shape != tuple(shape) or buf.dtype != dtype or not buf.flags.writeable:
+        got = (f"{type(buf).__name__}" if not isinstance(buf, np.ndarray)
+               else f"{shape_str(buf.shape)} {buf.dtype}{'' if buf.flags.writeable else ' (read-only)'}")
+        raise ShapeError(f"{op_name}: {what} must be a writeable array of shape {shape_str(tuple(shape))} "
+                         f"and dtype {dtype}, got {got}")
+
+
+def _column_block(index, H):
+    """0 for an index ``[:, :H]``, 1 for ``[:, H:2H]``, otherwise None."""
+    if type(index) is not tuple or len(index) != 2 or index[0] != slice(None):
+        return None
+    cols = index[1]
+    if type(cols) is not slice or cols.step not in (None, 1):
+        return None
+    if cols.start in (None, 0) and cols.stop == H:
+        return 0
+    if cols.start == H and cols.stop == 2 * H:
+        return 1
+    return None
+
+
+def _lstm_output_grads(g, out, H):
+    """Split the gradient of an ``lstm_cell`` output into ``(g_h, g_c, g_rest)``.
+
+    ``g_rest`` is the dense (..., 7H) gradient when blocks other than ``h_new``
+    and ``c_new`` may be non-zero, else None. ``g_c`` may be None (zero);
+    ``g_h`` is an array (zeros if nothing reached ``h_new``).
+    """
+    pieces = g.pieces() if type(g) is ScatterSum else None
+    if pieces is not None and out.ndim == 2:
+        g_h = g_c = None
+        rows = out.shape[0]
+        for index, value in pieces:
+            block = _column_block(index, H)
+            if block is None or value.shape != (rows, H):
+                break
+            if block == 0:
+                g_h = value if g_h is None else g_h + value
+            else:
+                g_c = value if g_c is None else g_c + value
+        else:
+            if g_h is None:
+                g_h = np.zeros((rows, H), dtype=out.dtype)
+            return g_h, g_c, None
+    g = dense(g)
+    return g[..., :H], g[..., H:2 * H], g
