@@ -8,6 +8,10 @@ import numpy as np
 
 from tinygraph import Template, Tensor, concat, get_default_dtype, tensor
 from tinygraph.nn import Parameter
+from tinygraph.ops import OPS
+from tinygraph.tensor import apply
+
+_MATMUL = OPS["matmul"]
 
 
 def check_size(owner, name, value):
@@ -86,15 +90,18 @@ def name_tensors(**tensors):
         t.name = symbol
 
 
-def project_sequence(xs, W_x, b):
+def project_sequence(xs, W_x, b, buffer=None):
     """``xs @ W_x + b`` for all T steps as ONE matmul: (T, B, D) -> (T, B, G).
 
     The bias rides along as an extra row of ``W_x`` against a column of ones,
     so the (T*B, G) result is allocated once instead of once for the product
-    and again for the sum.
+    and again for the sum. ``buffer``, a (T*B, G) array the caller owns
+    exclusively for this graph node, receives the product instead of a new array.
     """
     T, B, D = xs.shape
     ones = np.ones((T * B, 1), dtype=xs.dtype)
     augmented = concat([xs.reshape(T * B, D), ones], axis=1)
     weights = concat([W_x, b.reshape(1, -1)], axis=0)
+    if buffer is not None and buffer.dtype == np.result_type(augmented.dtype, weights.dtype):
+        return apply(_MATMUL, augmented, weights, buffer=buffer).reshape(T, B, -1)
     return (augmented @ weights).reshape(T, B, -1)

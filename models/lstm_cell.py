@@ -1,6 +1,8 @@
 """The LSTM cell as a graph template."""
 from __future__ import annotations
 
+import numpy as np
+
 from tinygraph import concat
 from tinygraph.ops import OPS
 from tinygraph.tensor import apply
@@ -59,6 +61,14 @@ class LSTMCell(RecurrentCell):
     projects all T inputs with one ``(T*B, D) @ (D, 4H)`` matmul; each step
     then runs a single ``h_{t-1} @ W_h``. The parameters stay per gate, and
     their gradients flow back through the concatenation.
+
+    Buffer reuse: under ``unroll`` the fused steps write their outputs into the
+    slots ``[t]`` of one (T, B, 7H) workspace, their pre-activation gradients
+    into one (T, B, 4H) array, and the input projection goes into one
+    (T*B, 4H) array, all kept in the cell's ``buffers`` pool and reused by the
+    next unroll of the same shape when no tensor of an earlier graph refers
+    to them any more (otherwise new ones are allocated; see
+    ``tinygraph.template.BufferPool``). ``release_buffers()`` frees them.
     """
 
     def __init__(self, input_size, hidden_size, forget_bias=None, fused=True, name=None, rng=None):
@@ -73,7 +83,13 @@ class LSTMCell(RecurrentCell):
             setattr(self, f"b_{gate}", self._uniform(H))
         if forget_bias is not None:
             self.b_f.data[...] = float(forget_bias)
+        self._clear_unroll()
+
+    def _clear_unroll(self):
         object.__setattr__(self, "_W_h", None)
+        object.__setattr__(self, "_steps", None)  # (T, B, 7H) workspace of the step outputs
+        object.__setattr__(self, "_step_grads", None)  # (T, B, 4H) their pre-activation gradients
+        object.__setattr__(self, "_t", 0)
 
     def forward(self, x, state):
         x = self.check_input(x)
@@ -117,13 +133,29 @@ class LSTMCell(RecurrentCell):
         self.check_sequence(xs)
         W_x, W_h, b = self.fused_weights()
         object.__setattr__(self, "_W_h", W_h)
-        return project_sequence(xs, W_x, b)
+        if not self.fused:
+            return project_sequence(xs, W_x, b)
+        T, B = xs.shape[0], xs.shape[1]
+        H = self.hidden_size
+        dtype = np.result_type(xs.dtype, W_x.dtype)
+        pool = self.buffers
+        projected = project_sequence(xs, W_x, b, buffer=pool.get("x_proj", (T * B, 4 * H), dtype))
+        object.__setattr__(self, "_steps", pool.get("steps", (T, B, 7 * H), dtype))
+        object.__setattr__(self, "_step_grads", pool.get("step_grads", (T, B, 4 * H), dtype))
+        object.__setattr__(self, "_t", 0)
+        return projected
 
     def step(self, p, state):
         h, c = self._split_state(state, p.shape[0])
         H = self.hidden_size
         if self.fused:
-            out = apply(_LSTM_CELL, p, h, self._W_h, c)
+            steps, t = self._steps, self._t
+            if steps is not None and t < steps.shape[0] and steps.dtype == h.data.dtype == c.data.dtype \
+                    == p.data.dtype == self._W_h.data.dtype and steps.shape[1] == p.shape[0]:
+                object.__setattr__(self, "_t", t + 1)
+                out = apply(_LSTM_CELL, p, h, self._W_h, c, buffer=steps[t], grad_buffer=self._step_grads[t])
+            else:
+                out = apply(_LSTM_CELL, p, h, self._W_h, c)
             h_new, c_new = out[:, :H], out[:, H:2 * H]
             out.name = "[h c i f o g tanh(c)]"
             _name(c=c_new, h=h_new)
@@ -138,4 +170,5 @@ class LSTMCell(RecurrentCell):
         return h_new, (h_new, c_new)
 
     def end_unroll(self):
-        object.__setattr__(self, "_W_h", None)
+        # drop the references to the workspaces: the graph's tensors hold the ones they use
+        self._clear_unroll()

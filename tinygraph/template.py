@@ -2,13 +2,87 @@
 instantiated once per call (once per time step when unrolled)."""
 from __future__ import annotations
 
+import sys
 from typing import NamedTuple
+
+import numpy as np
 
 from .config import instance_scope
 from .errors import shape_str
 from .nn.module import Module
 from .tensor import Tensor, _as_operand, stack
 from .config import STATE
+
+
+def _refcount(arrays, k):
+    return sys.getrefcount(arrays[k])
+
+
+# What ``_refcount`` reports for an array referenced only by its list slot (measured,
+# so that it holds whatever the interpreter counts for the call's own references).
+_ONLY_THE_POOL = _refcount([np.empty(1)], 0)
+
+
+class BufferPool:
+    """Large arrays reused from one call to the next, but only when nothing else refers to them.
+
+    A training loop unrolls the same template over same-shaped batches again
+    and again. Allocating the big per-unroll arrays afresh each time costs more
+    than the arithmetic on them: freed blocks of that size go back to the OS
+    and come back as fresh pages to fault in. A pool hands the same arrays out
+    again instead, under one rule that keeps it safe: ``get`` returns an array
+    only if the pool holds the *only* reference to it. Every numpy view keeps a
+    reference to the array that owns its memory, so any tensor still alive
+    from an earlier graph whose data lives in a pooled array (an output, a
+    state, a gate block, a node that keeps a slot as an attribute) keeps that
+    array out of reuse; ``get`` then allocates a new one. It never copies data
+    and never returns an array that something else can still see.
+
+    Arrays are returned uninitialised (like ``numpy.empty``): the caller
+    overwrites them. At most ``keep`` arrays are kept per key (2 covers the
+    usual loop that still holds the previous step's loss while building the
+    next graph). The pool keeps its arrays alive between calls: ``clear()``
+    (or ``Template.release_buffers()``) gives the memory back.
+    """
+
+    def __init__(self, keep=2):
+        self.keep = int(keep)
+        self._arrays = {}
+
+    def get(self, key, shape, dtype):
+        """An array of ``shape`` and ``dtype`` for ``key`` that nothing outside the pool refers to."""
+        shape, dtype = tuple(shape), np.dtype(dtype)
+        arrays = self._arrays.setdefault(key, [])
+        for k in range(len(arrays)):
+            if _refcount(arrays, k) <= _ONLY_THE_POOL and arrays[k].shape == shape and arrays[k].dtype == dtype:
+                return arrays[k]
+        array = np.empty(shape, dtype=dtype)
+        if len(arrays) >= self.keep:
+            # forget one, preferring an array of another shape (the pool only drops its reference)
+            stale = [k for k in range(len(arrays)) if arrays[k].shape != shape or arrays[k].dtype != dtype]
+            del arrays[stale[0] if stale else 0]
+        arrays.append(array)
+        return array
+
+    def in_use(self, array):
+        """Whether something outside the pool refers to ``array`` (one of the pool's arrays)."""
+        for arrays in self._arrays.values():
+            for k in range(len(arrays)):
+                if arrays[k] is array:
+                    return _refcount(arrays, k) > _ONLY_THE_POOL
+        raise ValueError("in_use: not an array of this pool")
+
+    @property
+    def nbytes(self):
+        """Bytes held by the pool's arrays."""
+        return sum(a.nbytes for arrays in self._arrays.values() for a in arrays)
+
+    def clear(self):
+        """Forget every array (they are freed once nothing else refers to them)."""
+        self._arrays.clear()
+
+    def __repr__(self):
+        return f"BufferPool({sum(len(a) for a in self._arrays.values())} arrays, {self.nbytes / 2**20:.1f} MiB)"
 
 
 class Template(Module):
@@ -32,6 +106,12 @@ class Template(Module):
       ``forward``.
     * ``end_unroll()``: drop whatever ``begin_unroll`` cached.
 
+    Each template owns a ``BufferPool`` (``self.buffers``) in which hooks may
+    keep the big per-unroll arrays (e.g. one workspace for the T steps'
+    outputs) so that the next unroll of a training loop reuses them; an array
+    is reused only when no tensor of an earlier graph still refers to it.
+    ``release_buffers()`` gives that memory back.
+
     Parameters
     ----------
     name : str, optional
@@ -42,6 +122,11 @@ class Template(Module):
         super().__init__()
         object.__setattr__(self, "template_name", name or type(self).__name__)
         object.__setattr__(self, "_direct_calls", 0)
+        object.__setattr__(self, "buffers", BufferPool())
+
+    def release_buffers(self):
+        """Drop the arrays this template keeps for reuse across unrolls (see ``BufferPool``)."""
+        self.buffers.clear()
 
     def __call__(self, *args, **kwargs):
         index = self._direct_calls
