@@ -961,7 +961,12 @@ class LSTMCellOp(Op):
         np.multiply(cand, cand, out=one_minus_sq)
         np.subtract(1.0, one_minus_sq, out=one_minus_sq)
         dg *= one_minus_sq
-        dh = dz @ W_h.T
+        if dz.ndim == 2:
+            # (W_h @ dz.T).T, not dz @ W_h.T: the same numbers, but OpenBLAS runs the
+            # (B, 4H) @ (4H, K) product with a transposed right operand ~1.5x slower
+            dh = np.matmul(W_h, dz.T).T
+        else:
+            dh = dz @ W_h.T
         if h.ndim == 2 and dz.ndim == 2 and h.shape[0] == dz.shape[0]:
             dW = OuterSum(h, dz)
         else:
