@@ -63,7 +63,9 @@ class LSTMCell(RecurrentCell):
     their gradients flow back through the concatenation.
 
     Buffer reuse: under ``unroll`` the fused steps write their outputs into the
-    slots ``[t]`` of one (T, B, 7H) workspace, their pre-activation gradients
+    slots ``[:, t]`` of one (7, T, B, H) workspace (so the T hidden states are
+    one contiguous (T, B, H) block, which the stacked output and the ``W_h``
+    gradient use without copying), their pre-activation gradients
     into one (T, B, 4H) array, and the input projection goes into one
     (T*B, 4H) array, all kept in the cell's ``buffers`` pool and reused by the
     next unroll of the same shape when no tensor of an earlier graph refers
@@ -87,7 +89,7 @@ class LSTMCell(RecurrentCell):
 
     def _clear_unroll(self):
         object.__setattr__(self, "_W_h", None)
-        object.__setattr__(self, "_steps", None)  # (T, B, 7H) workspace of the step outputs
+        object.__setattr__(self, "_steps", None)  # (7, T, B, H) workspace of the step outputs
         object.__setattr__(self, "_step_grads", None)  # (T, B, 4H) their pre-activation gradients
         object.__setattr__(self, "_t", 0)
 
@@ -140,7 +142,7 @@ class LSTMCell(RecurrentCell):
         dtype = np.result_type(xs.dtype, W_x.dtype)
         pool = self.buffers
         projected = project_sequence(xs, W_x, b, buffer=pool.get("x_proj", (T * B, 4 * H), dtype))
-        object.__setattr__(self, "_steps", pool.get("steps", (T, B, 7 * H), dtype))
+        object.__setattr__(self, "_steps", pool.get("steps", (7, T, B, H), dtype))
         object.__setattr__(self, "_step_grads", pool.get("step_grads", (T, B, 4 * H), dtype))
         object.__setattr__(self, "_t", 0)
         return projected
@@ -150,13 +152,13 @@ class LSTMCell(RecurrentCell):
         H = self.hidden_size
         if self.fused:
             steps, t = self._steps, self._t
-            if steps is not None and t < steps.shape[0] and steps.dtype == h.data.dtype == c.data.dtype \
-                    == p.data.dtype == self._W_h.data.dtype and steps.shape[1] == p.shape[0]:
+            if steps is not None and t < steps.shape[1] and steps.dtype == h.data.dtype == c.data.dtype \
+                    == p.data.dtype == self._W_h.data.dtype and steps.shape[2] == p.shape[0]:
                 object.__setattr__(self, "_t", t + 1)
-                out = apply(_LSTM_CELL, p, h, self._W_h, c, buffer=steps[t], grad_buffer=self._step_grads[t])
+                out = apply(_LSTM_CELL, p, h, self._W_h, c, buffer=steps[:, t], grad_buffer=self._step_grads[t])
             else:
                 out = apply(_LSTM_CELL, p, h, self._W_h, c)
-            h_new, c_new = out[:, :H], out[:, H:2 * H]
+            h_new, c_new = out[0], out[1]
             out.name = "[h c i f o g tanh(c)]"
             _name(c=c_new, h=h_new)
             return h_new, (h_new, c_new)

@@ -852,13 +852,16 @@ class LSTMCellOp(Op):
         c_new = f * c + i * g
         h_new = o * tanh(c_new)
 
-    The output (..., 7H) is ``[h_new, c_new, i, f, o, g, tanh(c_new)]``: the new
-    state first, then the activations the backward pass needs (what BPTT must
-    keep anyway). Gradients into every part of the output are handled. The
-    gradient of ``W_h`` is a deferred ``OuterSum`` like matmul's, so the T
-    steps' terms are summed by one tall matmul.
+    The output (7, ..., H) stacks ``[h_new, c_new, i, f, o, g, tanh(c_new)]``
+    along a new first axis (``out[0]`` is ``h_new``, ``out[1]`` is ``c_new``):
+    the new state first, then the activations the backward pass needs (what
+    BPTT must keep anyway). Each block is contiguous, so the pointwise math
+    runs on whole arrays rather than column slices. Gradients into every part
+    of the output are handled. The gradient of ``W_h`` is a deferred
+    ``OuterSum`` like matmul's, so the T steps' terms are summed by one tall
+    matmul.
 
-    Optional attributes (buffer reuse, see ``tinygraph.BufferPool``):
+    Optional attributes (buffer reuse, see ``tinygraph.template.BufferPool``):
     ``buffer``, an array of the output's shape and dtype that forward writes
     the output into, and ``grad_buffer``, an array of ``x_proj``'s gradient
     shape ((..., 4H)) that the VJP writes the gradient of the pre-activations
@@ -868,7 +871,7 @@ class LSTMCellOp(Op):
     The VJP takes the output gradient lazily (``lazy_grad``): when only the
     ``h_new`` and ``c_new`` blocks receive gradients (the usual unrolled
     chain), it reads them from the pending pieces of the ``ScatterSum`` and
-    never builds the mostly-zero (..., 7H) gradient.
+    never builds the mostly-zero (7, ..., H) gradient.
     """
 
     name = "lstm_cell"
@@ -893,8 +896,8 @@ class LSTMCellOp(Op):
         if buffer is not None or grad_buffer is not None:
             H = c.shape[-1]
             dtype = np.result_type(x_proj, h, W_h, c)
-            for what, buf, width in (("buffer", buffer, 7 * H), ("grad_buffer", grad_buffer, 4 * H)):
-                _check_buffer("lstm_cell", what, buf, lead + (width,), dtype)
+            _check_buffer("lstm_cell", "buffer", buffer, (7,) + tuple(lead) + (H,), dtype)
+            _check_buffer("lstm_cell", "grad_buffer", grad_buffer, tuple(lead) + (4 * H,), dtype)
 
     def forward(self, x_proj, h, W_h, c, buffer=None, grad_buffer=None):
         H = c.shape[-1]
@@ -903,24 +906,22 @@ class LSTMCellOp(Op):
             z += x_proj
         else:
             z = z + x_proj
-        if buffer is not None:
-            out = buffer
-        else:
-            lead = z.shape[:-1] if z.shape[:-1] == c.shape[:-1] else np.broadcast_shapes(z.shape[:-1], c.shape[:-1])
-            out = np.empty(lead + (7 * H,), dtype=np.result_type(z, c))
-        # sigmoid(a) = 0.5 * tanh(a / 2) + 0.5, so ONE tanh covers the three sigmoid
-        # gates and the candidate (cheaper than exp-based sigmoids; no overflow).
-        z3 = z[..., :3 * H]
-        z3 *= 0.5
-        np.tanh(z, out=out[..., 2 * H:6 * H])
-        s = out[..., 2 * H:5 * H]
+        lead = z.shape[:-1] if z.shape[:-1] == c.shape[:-1] else np.broadcast_shapes(z.shape[:-1], c.shape[:-1])
+        if z.shape[:-1] != lead:  # the gate axis leads, so line the other axes up first
+            z = np.broadcast_to(z, lead + z.shape[-1:])
+        out = buffer if buffer is not None else np.empty((7,) + lead + (H,), dtype=np.result_type(z, c))
+        zg = _gate_major(z, H)  # (4, ..., H) view of z
+        # sigmoid(a) = 0.5 * tanh(a / 2) + 0.5: tanh is cheaper than exp here, and never overflows
+        s = out[2:5]
+        np.multiply(zg[:3], 0.5, out=s)
+        np.tanh(s, out=s)
         s *= 0.5
         s += 0.5
-        i, f, o = out[..., 2 * H:3 * H], out[..., 3 * H:4 * H], out[..., 4 * H:5 * H]
-        cand, tc = out[..., 5 * H:6 * H], out[..., 6 * H:]
-        c_new, h_new = out[..., H:2 * H], out[..., :H]
+        np.tanh(zg[3], out=out[5])
+        i, f, o, cand, tc = out[2], out[3], out[4], out[5], out[6]
+        c_new, h_new = out[1], out[0]
         np.multiply(f, c, out=c_new)
-        np.multiply(i, cand, out=h_new)  # h_new's slot as scratch for i * g
+        np.multiply(i, cand, out=h_new)  # h_new's block as scratch for i * g
         c_new += h_new
         np.tanh(c_new, out=tc)
         np.multiply(o, tc, out=h_new)
@@ -928,39 +929,39 @@ class LSTMCellOp(Op):
 
     def vjp(self, g, out, x_proj, h, W_h, c, buffer=None, grad_buffer=None):
         H = c.shape[-1]
-        i, f, o = out[..., 2 * H:3 * H], out[..., 3 * H:4 * H], out[..., 4 * H:5 * H]
-        cand, tc = out[..., 5 * H:6 * H], out[..., 6 * H:]
-        g_h, g_c, g_rest = _lstm_output_grads(g, out, H)
+        i, f, o, cand, tc = out[2], out[3], out[4], out[5], out[6]
+        g_h, g_c, g_rest = _lstm_output_grads(g, out)
         # dc: through h_new = o * tanh(c_new), plus direct uses of tanh(c_new) and c_new
         dc = g_h * o
         if g_rest is not None:
-            dc += g_rest[..., 6 * H:]
-        one_minus_sq = tc * tc
-        np.subtract(1.0, one_minus_sq, out=one_minus_sq)
-        dc *= one_minus_sq
+            dc += g_rest[6]
+        sq = tc * tc
+        np.subtract(1.0, sq, out=sq)
+        dc *= sq
         if g_c is not None:
             dc += g_c
+        lead = out.shape[1:-1]
         if grad_buffer is not None:
             dz = grad_buffer
         else:
-            dz = np.empty(out.shape[:-1] + (4 * H,), dtype=out.dtype)
-        np.multiply(dc, cand, out=dz[..., :H])
-        np.multiply(dc, c, out=dz[..., H:2 * H])
-        np.multiply(g_h, tc, out=dz[..., 2 * H:3 * H])
-        ds = dz[..., :3 * H]
+            dz = np.empty(lead + (4 * H,), dtype=out.dtype)
+        dzg = _gate_major(dz, H)
+        ds = np.empty((3,) + lead + (H,), dtype=out.dtype)
+        np.multiply(dc, cand, out=ds[0])
+        np.multiply(dc, c, out=ds[1])
+        np.multiply(g_h, tc, out=ds[2])
         if g_rest is not None:
-            ds += g_rest[..., 2 * H:5 * H]
-        s = out[..., 2 * H:5 * H]
+            ds += g_rest[2:5]
+        s = out[2:5]
         deriv = np.subtract(1.0, s)
         deriv *= s
-        ds *= deriv
-        dg = dz[..., 3 * H:]
-        np.multiply(dc, i, out=dg)
+        np.multiply(ds, deriv, out=dzg[:3])
+        dg = dc * i
         if g_rest is not None:
-            dg += g_rest[..., 5 * H:6 * H]
-        np.multiply(cand, cand, out=one_minus_sq)
-        np.subtract(1.0, one_minus_sq, out=one_minus_sq)
-        dg *= one_minus_sq
+            dg += g_rest[5]
+        np.multiply(cand, cand, out=sq)
+        np.subtract(1.0, sq, out=sq)
+        np.multiply(dg, sq, out=dzg[3])
         if dz.ndim == 2:
             # (W_h @ dz.T).T, not dz @ W_h.T: the same numbers, but OpenBLAS runs the
             # (B, 4H) @ (4H, K) product with a transposed right operand ~1.5x slower
@@ -976,6 +977,11 @@ class LSTMCellOp(Op):
         return dz, dh, dW, dc
 
 
+def _gate_major(z, H):
+    """The (..., 4H) array ``z`` as a (4, ..., H) view: ``[k]`` is gate k's block."""
+    return np.moveaxis(z.reshape(z.shape[:-1] + (4, H)), -2, 0)
+
+
 def _check_buffer(op_name, what, buf, shape, dtype):
     """An output buffer given to an op must be a writeable array of exactly the right shape and dtype."""
     if buf is None:
@@ -987,42 +993,27 @@ def _check_buffer(op_name, what, buf, shape, dtype):
                          f"and dtype {dtype}, got {got}")
 
 
-def _column_block(index, H):
-    """0 for an index ``[:, :H]``, 1 for ``[:, H:2H]``, otherwise None."""
-    if type(index) is not tuple or len(index) != 2 or index[0] != slice(None):
-        return None
-    cols = index[1]
-    if type(cols) is not slice or cols.step not in (None, 1):
-        return None
-    if cols.start in (None, 0) and cols.stop == H:
-        return 0
-    if cols.start == H and cols.stop == 2 * H:
-        return 1
-    return None
-
-
-def _lstm_output_grads(g, out, H):
+def _lstm_output_grads(g, out):
     """Split the gradient of an ``lstm_cell`` output into ``(g_h, g_c, g_rest)``.
 
-    ``g_rest`` is the dense (..., 7H) gradient when blocks other than ``h_new``
-    and ``c_new`` may be non-zero, else None. ``g_c`` may be None (zero);
-    ``g_h`` is an array (zeros if nothing reached ``h_new``).
+    ``g_rest`` is the dense (7, ..., H) gradient when blocks other than
+    ``h_new = out[0]`` and ``c_new = out[1]`` may be non-zero, else None.
+    ``g_c`` may be None (zero); ``g_h`` is an array (zeros if nothing reached ``h_new``).
     """
     pieces = g.pieces() if type(g) is ScatterSum else None
-    if pieces is not None and out.ndim == 2:
+    if pieces is not None:
         g_h = g_c = None
-        rows = out.shape[0]
+        block_shape = out.shape[1:]
         for index, value in pieces:
-            block = _column_block(index, H)
-            if block is None or value.shape != (rows, H):
+            if type(index) is not int or index not in (0, 1) or value.shape != block_shape:
                 break
-            if block == 0:
+            if index == 0:
                 g_h = value if g_h is None else g_h + value
             else:
                 g_c = value if g_c is None else g_c + value
         else:
             if g_h is None:
-                g_h = np.zeros((rows, H), dtype=out.dtype)
+                g_h = np.zeros(block_shape, dtype=out.dtype)
             return g_h, g_c, None
     g = dense(g)
-    return g[..., :H], g[..., H:2 * H], g
+    return g[0], g[1], g
