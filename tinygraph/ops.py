@@ -248,7 +248,10 @@ class ScatterSum:
 
     @staticmethod
     def _write(buffer, index, value):
-        if _is_advanced(index):
+        if type(index) is np.ndarray and index.dtype.kind in "iu" and index.size >= 64 \
+                and value.ndim > index.ndim and buffer.ndim > 1:
+            _add_rows(buffer, index, value)
+        elif _is_advanced(index):
             np.add.at(buffer, index, value)
         else:
             buffer[index] += value
@@ -310,6 +313,20 @@ class ScatterSum:
         else:
             buffer += dense(other)
         return self
+
+
+def _add_rows(buffer, index, value):
+    """``np.add.at(buffer, index, value)`` for an integer array indexing the first axis
+    (e.g. an embedding's gradient): sort the rows by index and sum each run with
+    ``np.add.reduceat``, then add once per distinct row (several times faster)."""
+    rows = index.reshape(-1)
+    if rows.min() < 0:
+        rows = np.where(rows < 0, rows + buffer.shape[0], rows)
+    values = value.reshape((rows.size,) + buffer.shape[1:])
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order]
+    starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+    buffer[rows[starts]] += np.add.reduceat(values[order], starts, axis=0)
 
 
 LAZY_GRADIENTS = (OuterSum, ScatterSum)
@@ -979,7 +996,8 @@ class LSTMCellOp(Op):
 
 def _gate_major(z, H):
     """The (..., 4H) array ``z`` as a (4, ..., H) view: ``[k]`` is gate k's block."""
-    return np.moveaxis(z.reshape(z.shape[:-1] + (4, H)), -2, 0)
+    n = z.ndim
+    return z.reshape(z.shape[:-1] + (4, H)).transpose((n - 1,) + tuple(range(n - 1)) + (n,))
 
 
 def _check_buffer(op_name, what, buf, shape, dtype):

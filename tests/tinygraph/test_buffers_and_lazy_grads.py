@@ -185,3 +185,23 @@ def test_stack_of_adjacent_slots_is_a_read_only_view_with_the_right_gradient():
     # not adjacent: an ordinary copy
     t = tg.stack([rows[1], rows[0]], axis=0)
     assert not np.shares_memory(t.data, base.data) and t.data.flags.writeable
+
+
+@pytest.mark.parametrize("shape, index_shape", [((65, 8), (200,)), ((10, 3, 2), (16, 8)), ((7, 4), (64,))])
+def test_row_scatter_of_many_indices_matches_add_at(shape, index_shape):
+    index = rng.integers(-shape[0], shape[0], size=index_shape)
+    value = rng.normal(size=index_shape + shape[1:])
+    s = ScatterSum(shape, np.float64, index, value)
+    want = np.zeros(shape)
+    np.add.at(want, index, value)
+    np.testing.assert_allclose(s.materialize(), want, rtol=1e-12, atol=1e-12)
+
+
+def test_embedding_gradient_through_many_repeated_rows():
+    E = tg.tensor(rng.normal(size=(5, 3)), requires_grad=True)
+    idx = rng.integers(0, 5, size=(20, 8))
+    G = rng.normal(size=(20, 8, 3))
+    (E[idx] * G).sum().backward()
+    want = np.zeros((5, 3))
+    np.add.at(want, idx, G)
+    np.testing.assert_allclose(E.grad, want, rtol=1e-12)
