@@ -21,12 +21,19 @@ Usage::
     python benchmarks/bench_rnn.py --memory         # LSTM T=1000, B=32, H=128: peak memory
     python benchmarks/bench_rnn.py --keep-freed-memory   # glibc keeps freed memory (see below)
 
+Buffer reuse: tinygraph's LSTM cell keeps its big per-unroll arrays (step
+outputs, their gradients, the input projection) in a pool and reuses them in
+the next step when nothing refers to them any more (``Template.buffers``), so
+repeated steps do not fault those pages in again.
+
 Page faults: the "faults/step" columns count minor page faults per training
-step (``ru_minflt``). tinygraph's graph holds more big arrays at once than the
-hand-written loop; when they are freed glibc returns that memory to the OS and
-the next step faults it in again (expensive in a VM). ``--keep-freed-memory``
-sets glibc's ``M_MMAP_THRESHOLD``/``M_TRIM_THRESHOLD`` (``mallopt``) for the
-whole process, both implementations alike, so freed memory is reused.
+step (``ru_minflt``). Big arrays freed at the end of a step go back to the OS
+(glibc's default thresholds) and the next step faults them in again, which is
+expensive in a VM; this hits the hand-written loop too (its per-step caches),
+whichever of the two ran before. ``--keep-freed-memory`` sets glibc's
+``M_MMAP_THRESHOLD``/``M_TRIM_THRESHOLD`` (``mallopt``) for the whole process,
+both implementations alike, so freed memory is reused: that comparison has
+no page faults on either side.
 """
 import os
 
@@ -290,6 +297,9 @@ def run_memory(args):
         tracemalloc.stop()
         print(f"  {label:<19} peak {peak / 2**20:8.1f} MiB  = {peak / must_keep:5.2f}x what BPTT must keep"
               f"  ({elapsed:.2f} s under tracemalloc)")
+    pool = model.rnn.cell.buffers
+    print(f"  tinygraph keeps {pool.nbytes / 2**20:.1f} MiB in the LSTM cell's buffer pool between steps (the "
+          f"workspaces the next step reuses; included in the peak above; cell.release_buffers() frees them)")
 
 
 def main(argv=None):
