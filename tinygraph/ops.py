@@ -646,7 +646,7 @@ class MatMul(Op):
 
     Optional attribute ``buffer``: an array of the result's shape and dtype,
     owned exclusively by this node, that the product is written into (buffer
-    reuse, see ``tinygraph.BufferPool``).
+    reuse, see ``tinygraph.template.BufferPool``).
     """
 
     name, symbol = "matmul", "@"
