@@ -76,8 +76,8 @@ class RecurrentCell(Template):
                 f"({batch}, {self.hidden_size}), got shape {shape_text(h.shape)}"
             )
 
-    def zeros(self, batch_size, dtype):
-        return tensor(np.zeros((batch_size, self.hidden_size), dtype=dtype or get_default_dtype()))
+    def zeros(self, batch_size, dtype, name=None):
+        return tensor(np.zeros((batch_size, self.hidden_size), dtype=dtype or get_default_dtype()), name=name)
 
     def extra_repr(self):
         return f"input_size={self.input_size}, hidden_size={self.hidden_size}"
@@ -101,6 +101,7 @@ def project_sequence(xs, W_x, b, buffer=None):
     T, B, D = xs.shape
     ones = np.ones((T * B, 1), dtype=xs.dtype)
     augmented = concat([xs.reshape(T * B, D), ones], axis=1)
+    augmented.name = "[x 1]"  # the inputs of all steps, a column of ones for the bias
     weights = concat([W_x, b.reshape(1, -1)], axis=0)
     if buffer is not None and buffer.dtype == np.result_type(augmented.dtype, weights.dtype):
         return apply(_MATMUL, augmented, weights, buffer=buffer).reshape(T, B, -1)

@@ -69,7 +69,7 @@ class GRUCell(RecurrentCell):
 
     # -- unroll hooks: the fused form of the same equations -------------------------
     def initial_state(self, batch_size, dtype):
-        return self.zeros(batch_size, dtype)
+        return self.zeros(batch_size, dtype, name="h0")
 
     def begin_unroll(self, xs):
         self.check_sequence(xs)

@@ -121,7 +121,7 @@ class LSTMCell(RecurrentCell):
 
     # -- unroll hooks: the fused form of the same equations -------------------------
     def initial_state(self, batch_size, dtype):
-        return self.zeros(batch_size, dtype), self.zeros(batch_size, dtype)
+        return self.zeros(batch_size, dtype, name="h0"), self.zeros(batch_size, dtype, name="c0")
 
     def fused_weights(self):
         """``(W_x (D,4H), W_h (H,4H), b (4H,))``: the gate parameters concatenated in
@@ -164,6 +164,7 @@ class LSTMCell(RecurrentCell):
             return h_new, (h_new, c_new)
         z = p + h @ self._W_h
         s = z[:, : 3 * H].sigmoid()
+        s.name = "[i f o]"
         g = z[:, 3 * H:].tanh()
         i, f, o = s[:, :H], s[:, H: 2 * H], s[:, 2 * H:]
         c_new = f * c + i * g

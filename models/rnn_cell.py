@@ -64,7 +64,7 @@ class RNNCell(RecurrentCell):
 
     # -- unroll hooks ---------------------------------------------------------------
     def initial_state(self, batch_size, dtype):
-        return self.zeros(batch_size, dtype)
+        return self.zeros(batch_size, dtype, name="h0")
 
     def begin_unroll(self, xs):
         self.check_sequence(xs)

@@ -181,3 +181,10 @@ def test_numpy_input_takes_the_parameters_dtype(cls):
     h, _ = cell(np.ones((B, D)), (tg.tensor(h0, dtype=np.float32),) * 2 if cls is models.LSTM
                 else tg.tensor(h0, dtype=np.float32))
     assert h.dtype == np.float32
+
+
+@pytest.mark.parametrize("cls, names", [(models.RNN, {"h0"}), (models.GRU, {"h0"}), (models.LSTM, {"h0", "c0"})])
+def test_default_initial_state_and_input_are_named(cls, names):
+    out, _ = cls(D, H, rng=0)(np.ones((T, B, D)))
+    leaf_names = {leaf.name for leaf in tg.Graph(out).leaves()}
+    assert names | {"[x 1]"} <= leaf_names
