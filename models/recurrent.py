@@ -31,6 +31,11 @@ class Recurrent(Module):
         ``b_y`` (O,)) is applied to the last layer's hidden states.
     rng : None, int or numpy.random.Generator
         Source of the initial weights (``uniform(-1/sqrt(H), 1/sqrt(H))``).
+    name : str, optional
+        Template name of the cells in ``Tensor.instance`` and drawings (default
+        the cell class name, e.g. ``"LSTMCell"``; layers ``l > 0`` get
+        ``"<name>_<l>"``). Give two models of one graph different names, e.g.
+        ``"encoder"`` and ``"decoder"``.
     **cell_options
         Passed to every cell (e.g. ``nonlinearity`` or ``forget_bias``).
 
@@ -43,14 +48,17 @@ class Recurrent(Module):
     cell_class = None
     state_parts = 1  # tensors per layer state: 1 for h, 2 for (h, c)
 
-    def __init__(self, input_size, hidden_size, num_layers=1, output_size=None, rng=None, **cell_options):
+    def __init__(self, input_size, hidden_size, num_layers=1, output_size=None, rng=None, name=None,
+                 **cell_options):
         super().__init__()
         kind = type(self).__name__
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"{kind}: name must be a non-empty string, got {name!r}")
         self.input_size = check_size(kind, "input_size", input_size)
         self.hidden_size = check_size(kind, "hidden_size", hidden_size)
         self.num_layers = check_size(kind, "num_layers", num_layers)
         rng = as_rng(rng)
-        base = self.cell_class.__name__
+        base = name or self.cell_class.__name__
         for layer in range(self.num_layers):
             cell = self.cell_class(
                 self.input_size if layer == 0 else self.hidden_size, self.hidden_size,
@@ -175,9 +183,10 @@ class RNN(Recurrent):
 
     cell_class = RNNCell
 
-    def __init__(self, input_size, hidden_size, nonlinearity="tanh", num_layers=1, output_size=None, rng=None):
+    def __init__(self, input_size, hidden_size, nonlinearity="tanh", num_layers=1, output_size=None, rng=None,
+                 name=None):
         super().__init__(input_size, hidden_size, num_layers=num_layers, output_size=output_size, rng=rng,
-                         nonlinearity=nonlinearity)
+                         name=name, nonlinearity=nonlinearity)
 
 
 class LSTM(Recurrent):
@@ -192,9 +201,9 @@ class LSTM(Recurrent):
     state_parts = 2
 
     def __init__(self, input_size, hidden_size, num_layers=1, output_size=None, forget_bias=None, fused=True,
-                 rng=None):
+                 rng=None, name=None):
         super().__init__(input_size, hidden_size, num_layers=num_layers, output_size=output_size, rng=rng,
-                         forget_bias=forget_bias, fused=fused)
+                         name=name, forget_bias=forget_bias, fused=fused)
 
 
 class GRU(Recurrent):

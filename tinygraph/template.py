@@ -201,20 +201,39 @@ def _state_shapes(state):
     return [getattr(s, "shape", type(s).__name__) for s in flatten_state(state)]
 
 
+def _first_step(name, state):
+    """0, or one past the latest step of template ``name`` that made a tensor of ``state``."""
+    last = -1
+    for s in (state,) if type(state) is Tensor else flatten_state(state):
+        instance = getattr(s, "instance", None)
+        if instance is not None and instance[0] == name and instance[1] > last:
+            last = instance[1]
+    return last + 1
+
+
 def unroll(template, xs, state=None):
     """Run ``template`` once per time step over a time-major sequence.
 
     Reference semantics (the recorded graph has one template instance per step)::
 
         def unroll(template, xs, state):
+            start = first_step(template, state)   # 0, or k + 1: see below
             outputs = []
             for t in range(xs.shape[0]):
-                with instance (template.template_name, t):
+                with instance (template.template_name, start + t):
                     y, state = template.step(xs[t], state)
                 outputs.append(y)
             return stack(outputs, axis=0), state
 
     (``begin_unroll``/``end_unroll`` wrap the loop; see ``Template``.)
+
+    The instance index is the time step. A fresh unroll counts from 0. An
+    unroll that continues from a state made by step ``k`` of this template
+    (same ``template_name``), e.g. a sequence fed in pieces without detaching
+    the state, or a decoder generating one step per call, counts on from
+    ``k + 1``, so the steps of one graph never share an instance (and a drawing
+    never merges two steps into one cluster). Two different templates in one
+    graph should have different names (``name=`` of the cell or model).
 
     Parameters
     ----------
@@ -254,13 +273,14 @@ def unroll(template, xs, state=None):
     if state is None:
         state = template.initial_state(xs.shape[1], xs.dtype)
     name = template.template_name
+    start = _first_step(name, state)
     per_step = template.begin_unroll(xs)
     outputs = []
     previous_instance = STATE.instance
     try:
         for t in range(steps):
             # (instance_scope inlined: a context manager per step costs more than the step's bookkeeping)
-            STATE.instance = (name, t)
+            STATE.instance = (name, start + t)
             try:
                 result = template.step(per_step[t], state)
             finally:

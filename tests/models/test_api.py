@@ -188,3 +188,17 @@ def test_default_initial_state_and_input_are_named(cls, names):
     out, _ = cls(D, H, rng=0)(np.ones((T, B, D)))
     leaf_names = {leaf.name for leaf in tg.Graph(out).leaves()}
     assert names | {"[x 1]"} <= leaf_names
+
+
+def test_encoder_decoder_with_names_keeps_the_two_templates_apart():
+    encoder = models.LSTM(D, H, name="encoder", num_layers=2, rng=0)
+    decoder = models.LSTM(D, H, name="decoder", rng=1)
+    _, (layer0, layer1) = encoder(np.ones((T, B, D)))
+    out, _ = decoder(np.ones((3, B, D)), layer1)  # the encoder's final state starts the decoder
+    assert tg.Graph(out).instances() == {"encoder": T, "encoder_1": T, "decoder": 3}
+    (out ** 2).sum().backward()
+    assert all(p.grad is not None for p in encoder.cell_1.parameters())  # gradients reach the encoder
+    dot_source = tg.draw(out).source
+    assert dot_source.count("subgraph cluster_") - dot_source.count("subgraph cluster_parameters") == 2 * T + 3
+    with pytest.raises(TypeError, match="name"):
+        models.GRU(D, H, name="")

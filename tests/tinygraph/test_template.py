@@ -205,3 +205,31 @@ def test_lstm_structure_has_two_recurrent_state_edges():
     # h_{t-1} and c_{t-1} flow into the step's lstm_cell
     assert len(s.recurrent_edges) == 2
     assert {c.op for _, c in s.recurrent_edges} == {"lstm_cell"}
+
+
+def test_an_unroll_continuing_a_state_counts_the_steps_on():
+    cell = Leaky()
+    xs = np.random.default_rng(1).normal(size=(T, B, D))
+    first, h = tg.unroll(cell, xs)
+    second, h2 = tg.unroll(cell, xs[:2], h)       # the same sequence, continued
+    assert {n.instance for n in tg.Graph(second).nodes if n.instance} == {("Leaky", t) for t in range(T + 2)}
+    assert tg.Graph(second).instances() == {"Leaky": T + 2}
+    # a detached state starts a new graph, so counting starts again
+    third, _ = tg.unroll(cell, xs[:2], h2.detach())
+    assert tg.Graph(third).instances() == {"Leaky": 2}
+    assert {n.instance[1] for n in tg.Graph(third).nodes if n.instance} == {0, 1}
+    # one step per call (a decoder generating): steps 0, 1, 2
+    state, seen = None, []
+    for _ in range(3):
+        y, state = tg.unroll(cell, xs[:1], state)
+        seen.append(y.parents[0].instance)
+    assert seen == [("Leaky", 0), ("Leaky", 1), ("Leaky", 2)]
+
+
+def test_a_state_from_another_template_does_not_shift_the_steps():
+    encoder, decoder = Leaky(name="encoder"), Leaky(name="decoder")
+    xs = np.ones((T, B, D))
+    _, h = tg.unroll(encoder, xs)
+    out, _ = tg.unroll(decoder, xs[:3], h)
+    assert tg.Graph(out).instances() == {"encoder": T, "decoder": 3}
+    assert min(n.instance[1] for n in tg.Graph(out).nodes if n.instance and n.instance[0] == "decoder") == 0
