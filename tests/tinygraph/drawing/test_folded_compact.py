@@ -2,7 +2,7 @@
 import re
 from collections import Counter
 
-from conftest import Elman, TinyLSTM, sequence
+from conftest import Elman, sequence
 from drawing_helpers import Dot
 
 import tinygraph as tg

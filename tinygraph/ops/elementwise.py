@@ -1,0 +1,217 @@
+"""Elementwise ops: binary ops with numpy broadcasting, unary functions."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError, shape_str
+from .base import Op, register
+
+
+def _broadcast_check(name, a, b):
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ShapeError(
+            f"{name}: operand shapes {shape_str(a.shape)} and {shape_str(b.shape)} "
+            f"do not broadcast (numpy rules: trailing dimensions must be equal or 1)"
+        ) from None
+
+
+class _Binary(Op):
+    kind = "binary"
+
+    def check(self, a, b):
+        # A plain-Python test of numpy's rule is far cheaper than np.broadcast_shapes
+        # on the tiny shapes of a scalar-heavy graph.
+        if a.shape != b.shape:
+            for da, db in zip(a.shape[::-1], b.shape[::-1]):
+                if da != db and da != 1 and db != 1:
+                    _broadcast_check(self.name, a, b)
+
+
+@register
+class Add(_Binary):
+    name, symbol = "add", "+"
+
+    def forward(self, a, b):
+        return a + b
+
+    def vjp(self, g, out, a, b):
+        return g, g
+
+
+@register
+class Sub(_Binary):
+    name, symbol = "sub", "-"
+
+    def forward(self, a, b):
+        return a - b
+
+    def vjp(self, g, out, a, b):
+        return g, -g
+
+
+@register
+class Mul(_Binary):
+    name, symbol = "mul", "*"
+
+    def forward(self, a, b):
+        return a * b
+
+    def vjp(self, g, out, a, b):
+        return g * b, g * a
+
+
+@register
+class Div(_Binary):
+    name, symbol = "div", "/"
+    domain = "away_from_zero"  # the divisor
+
+    def forward(self, a, b):
+        return a / b
+
+    def vjp(self, g, out, a, b):
+        gb = g / b
+        return gb, -gb * out
+
+
+@register
+class Pow(_Binary):
+    """``a ** b``. The gradient with respect to ``b`` is ``out * log(a)``, defined for ``a > 0``."""
+
+    name, symbol = "pow", "**"
+    domain = "positive"  # the base
+
+    def forward(self, a, b):
+        return a**b
+
+    def vjp(self, g, out, a, b):
+        ga = g * b * a ** (b - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gb = g * out * np.log(a)
+        # Where a == 0 the exponent's gradient is 0 * log(0): take the limit 0 for
+        # positive exponents, as the other libraries do.
+        if not np.all(np.isfinite(gb)):
+            gb = np.where(a == 0, 0.0, gb).astype(out.dtype, copy=False)
+        return ga, gb
+
+
+@register
+class Maximum(_Binary):
+    """Elementwise maximum; at ties the gradient is split evenly between both inputs."""
+
+    name = "maximum"
+    domain = "distinct"
+
+    def forward(self, a, b):
+        return np.maximum(a, b)
+
+    def vjp(self, g, out, a, b):
+        wa = (a > b) + 0.5 * (a == b)
+        return g * wa, g * (1.0 - wa)
+
+
+class _Unary(Op):
+    kind = "unary"
+
+
+@register
+class Neg(_Unary):
+    name, symbol = "neg", "-"
+
+    def forward(self, a):
+        return -a
+
+    def vjp(self, g, out, a):
+        return (-g,)
+
+
+@register
+class Exp(_Unary):
+    name = "exp"
+
+    def forward(self, a):
+        return np.exp(a)
+
+    def vjp(self, g, out, a):
+        return (g * out,)
+
+
+@register
+class Log(_Unary):
+    name = "log"
+    domain = "positive"
+
+    def forward(self, a):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(a)
+
+    def vjp(self, g, out, a):
+        return (g / a,)
+
+
+@register
+class Tanh(_Unary):
+    name = "tanh"
+
+    def forward(self, a):
+        return np.tanh(a)
+
+    def vjp(self, g, out, a):
+        return (g * (1.0 - out * out),)
+
+
+@register
+class Sigmoid(_Unary):
+    name = "sigmoid"
+
+    def forward(self, a):
+        # 0.5 * (1 + tanh(a / 2)) equals 1 / (1 + exp(-a)) without overflow for large |a|.
+        out = np.tanh(a * 0.5)
+        out += 1.0
+        out *= 0.5
+        return out
+
+    def vjp(self, g, out, a):
+        return (g * out * (1.0 - out),)
+
+
+@register
+class Relu(_Unary):
+    """``max(a, 0)``; the gradient at exactly 0 is taken as 0."""
+
+    name = "relu"
+    domain = "away_from_zero"
+
+    def forward(self, a):
+        return np.maximum(a, 0)
+
+    def vjp(self, g, out, a):
+        return (g * (a > 0),)
+
+
+@register
+class Abs(_Unary):
+    """``|a|``; the gradient at exactly 0 is taken as 0."""
+
+    name = "abs"
+    domain = "away_from_zero"
+
+    def forward(self, a):
+        return np.abs(a)
+
+    def vjp(self, g, out, a):
+        return (g * np.sign(a),)
+
+
+@register
+class Sqrt(_Unary):
+    name = "sqrt"
+    domain = "positive"
+
+    def forward(self, a):
+        with np.errstate(invalid="ignore"):
+            return np.sqrt(a)
+
+    def vjp(self, g, out, a):
+        return (g * 0.5 / out,)

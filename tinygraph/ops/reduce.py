@@ -1,0 +1,91 @@
+"""Reductions over axes: sum, mean, max."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError, shape_str
+from .base import Op, register
+
+
+def normalize_axis(name, axis, ndim, shape):
+    """Return ``axis`` as a sorted tuple of non-negative ints, or raise a clear error."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(axes, (tuple, list)) or not all(
+            isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+        raise TypeError(f"{name}: axis must be None, an int or a tuple of ints, got {axis!r}")
+    axes = tuple(int(a) for a in axes)
+    out = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ShapeError(
+                f"{name}: axis {a} is out of range for a tensor of shape {shape_str(shape)} "
+                f"(expected -{ndim} <= axis < {ndim})"
+            )
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{name}: axis {axis!r} repeats an axis")
+    return tuple(sorted(out))
+
+
+def _expand_reduced(g, shape, axes, keepdims):
+    """Broadcast a reduced gradient back to ``shape`` (a read-only view)."""
+    if not keepdims and axes:
+        g = np.expand_dims(g, axes)
+    return np.broadcast_to(g, shape)
+
+
+class _Reduce(Op):
+    kind = "reduce"
+
+    def check(self, a, axis=None, keepdims=False):
+        # The tensor method normalises axis first; this guards direct op calls.
+        normalize_axis(self.name, axis, a.ndim, a.shape)
+
+
+@register
+class Sum(_Reduce):
+    name, symbol = "sum", "Σ"
+
+    def forward(self, a, axis=None, keepdims=False):
+        return np.sum(a, axis=axis, keepdims=keepdims)
+
+    def vjp(self, g, out, a, axis=None, keepdims=False):
+        return (_expand_reduced(g, a.shape, axis, keepdims),)
+
+
+@register
+class Mean(_Reduce):
+    name = "mean"
+
+    def forward(self, a, axis=None, keepdims=False):
+        return np.mean(a, axis=axis, keepdims=keepdims)
+
+    def vjp(self, g, out, a, axis=None, keepdims=False):
+        count = a.size // max(out.size, 1) if a.size else 1
+        return (_expand_reduced(g / count, a.shape, axis, keepdims),)
+
+
+@register
+class Max(_Reduce):
+    """Maximum over ``axis``. Where several elements tie for the maximum the
+    gradient is split evenly between them (so it sums to the output gradient)."""
+
+    name = "max"
+    domain = "distinct"
+
+    def check(self, a, axis=None, keepdims=False):
+        super().check(a, axis, keepdims)
+        if a.size == 0:
+            raise ShapeError(f"max: cannot take the maximum of an empty tensor of shape {shape_str(a.shape)}")
+
+    def forward(self, a, axis=None, keepdims=False):
+        return np.max(a, axis=axis, keepdims=keepdims)
+
+    def vjp(self, g, out, a, axis=None, keepdims=False):
+        out_k = out if keepdims or not axis else np.expand_dims(out, axis)
+        g_k = g if keepdims or not axis else np.expand_dims(g, axis)
+        mask = (a == out_k).astype(a.dtype)
+        mask /= mask.sum(axis=axis, keepdims=True)
+        return (mask * g_k,)
