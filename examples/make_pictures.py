@@ -9,6 +9,8 @@ Pictures:
     lstm_folded.svg/.png    the LSTM folded: one copy of the cell, h and c drawn back into it
     rnn_grads.svg/.png      gradient norms painted on an RNN (loss on the last step only)
     grad_norms.png          ||dL/dh_t|| over 30 steps, tanh RNN versus LSTM (log scale)
+    exploding.png           ||dh_T/dh_t|| for recurrent weights of spectral radius 0.7 / 1.0 / 1.5,
+                            and training with and without gradient clipping
 """
 from __future__ import annotations
 
@@ -119,6 +121,83 @@ def grad_norms(out_dir, steps=30, hidden=32, inputs=8, batch=4):
     return [path], series
 
 
+def scaled_rnn(rho, inputs, hidden, output_size=None, seed=0):
+    """A tanh RNN whose W_hh is rescaled to spectral radius ``rho``."""
+    model = models.RNN(inputs, hidden, output_size=output_size, rng=seed)
+    W = model.cell.W_hh.data
+    W *= rho / np.max(np.abs(np.linalg.eigvals(W)))
+    return model
+
+
+def exploding(out_dir, steps=40, hidden=32, batch=16, train_steps=200):
+    """Vanishing and exploding gradients, and gradient clipping (the seed's caution on simple RNNs).
+
+    Left: ``||dh_T/dh_t||`` (``models.jacobian_norms``) for a tanh RNN whose recurrent
+    matrix has spectral radius 0.7, 1.0 or 1.5, and an LSTM. Right: a tanh RNN
+    with spectral radius 1.5 trained by SGD to recall its first input after
+    ``steps`` steps, with and without ``clip_grad_norm_`` at 1.0.
+    """
+    from tinygraph import optim
+    from tinygraph.nn import functional as F
+
+    xs = np.random.default_rng(5).uniform(-1, 1, size=(steps, 4, 1)).astype(tg.get_default_dtype())
+    jacobians = {}
+    for rho in (0.7, 1.0, 1.5):
+        hs, h_T = scaled_rnn(rho, 1, hidden).forward_hidden(xs)
+        jacobians[f"tanh RNN, spectral radius {rho}"] = models.jacobian_norms(h_T, models.step_outputs(hs))
+    hs, (h_T, _) = models.LSTM(1, hidden, forget_bias=1.0, rng=0).forward_hidden(xs)
+    jacobians["LSTM (forget bias 1)"] = models.jacobian_norms(h_T, models.step_outputs(hs))
+
+    def recall_first(outputs, target):
+        return F.mse_loss(outputs[-1], target)
+
+    losses = {}
+    for label, clip in (("no clipping", None), ("clip_grad_norm_ at 1.0", 1.0)):
+        model = scaled_rnn(1.5, 1, hidden, output_size=1)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        rng = np.random.default_rng(1)
+        curve = []
+        with np.errstate(over="ignore", invalid="ignore"):
+            for _ in range(train_steps):
+                batch_xs = rng.uniform(-1, 1, size=(steps, batch, 1)).astype(tg.get_default_dtype())
+                if curve and not np.isfinite(curve[-1]):
+                    curve.append(np.nan)  # diverged: the parameters are inf/nan from here on
+                    continue
+                result = models.train_step(model, batch_xs, batch_xs[0], recall_first, optimizer=opt, max_norm=clip)
+                curve.append(result.loss)
+        losses[label] = np.array(curve)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), dpi=110)
+    plots.plot_grad_norms(jacobians, ax=left, ylabel="‖∂h_T/∂h_t‖ (Frobenius)")
+    for label, curve in losses.items():
+        right.plot(np.arange(len(curve)), np.where(np.isfinite(curve), curve, np.nan), linewidth=1.4, label=label)
+        bad = np.flatnonzero(~np.isfinite(curve) | (curve > 1e3))
+        if bad.size:
+            right.axvline(bad[0], color="0.4", linestyle=":", linewidth=1)
+            right.annotate(f" {label}: the loss leaves the chart at step {bad[0]}\n"
+                           f" and is inf/nan from step {np.argmin(np.isfinite(curve))}",
+                           (bad[0], 0.97), xycoords=("data", "axes fraction"), ha="left", va="top", fontsize=9,
+                           color="0.3")
+    right.set_yscale("log")
+    right.set_ylim(1e-2, 1e3)
+    right.set_xlabel("training step (SGD, lr 0.1)")
+    right.set_ylabel(f"loss (recall x_1 after {steps} steps)")
+    right.set_title("Exploding gradients (spectral radius 1.5) and clipping")
+    right.grid(True, alpha=0.35)
+    right.legend(frameon=False, loc="lower right")
+    left.set_title(f"‖∂h_T/∂h_t‖ over {steps} steps: vanishing (radius < 1), exploding (> 1)")
+    fig.tight_layout()
+    path = os.path.join(out_dir, "exploding.png")
+    plots._save_figure(fig, path, "png")
+    plt.close(fig)
+    return [path], jacobians, losses
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out-dir", default=DOCS)
@@ -127,10 +206,18 @@ def main(argv=None):
     written = rnn_unrolled(args.out_dir) + lstm_folded(args.out_dir) + rnn_grads(args.out_dir)
     paths, series = grad_norms(args.out_dir)
     written += paths
+    paths, jacobians, losses = exploding(args.out_dir)
+    written += paths
     for path in written:
         print("wrote", os.path.normpath(path))
     for label, norms in series.items():
         print(f"{label}: ||dL/dh_0|| = {norms[0]:.2e}, ||dL/dh_T|| = {norms[-1]:.2e}")
+    for label, norms in jacobians.items():
+        print(f"{label}: ||dh_T/dh_0|| = {norms[0]:.2e}")
+    for label, curve in losses.items():
+        finite = np.isfinite(curve)
+        status = f"final loss {curve[-1]:.3f}" if finite.all() else f"diverged at step {np.argmin(finite)}"
+        print(f"training with {label}: first loss {curve[0]:.3f}, {status}")
     return 0
 
 

@@ -1,5 +1,6 @@
 """examples/make_pictures.py regenerates every docs/ picture."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ def test_make_pictures_writes_every_docs_picture(tmp_path):
                          timeout=300)
     assert run.returncode == 0, run.stderr
     expected = {"rnn_unrolled.svg", "rnn_unrolled.png", "lstm_folded.svg", "lstm_folded.png",
-                "rnn_grads.svg", "rnn_grads.png", "grad_norms.png"}
+                "rnn_grads.svg", "rnn_grads.png", "grad_norms.png", "exploding.png"}
     assert set(os.listdir(tmp_path)) == expected
     assert expected <= set(os.listdir(os.path.join(ROOT, "docs")))
     # the RNN's gradient at step 0 is orders of magnitude below the LSTM's (vanishing gradient)
@@ -26,3 +27,13 @@ def test_make_pictures_writes_every_docs_picture(tmp_path):
     rnn = float(lines["tanh RNN"].split("= ")[1].split(",")[0])
     lstm = float(lines["LSTM (forget bias 1)"].split("= ")[1].split(",")[0])
     assert rnn < lstm / 100
+
+    # Jacobian products vanish for spectral radius 0.7 and grow for 1.5; clipping keeps training finite
+    jac = {k: float(v.split("= ")[1]) for k, v in
+           (line.split(": ", 1) for line in run.stdout.splitlines() if "||dh_T/dh_0||" in line)}
+    assert jac["tanh RNN, spectral radius 0.7"] < 1e-4 < 1.0 < jac["tanh RNN, spectral radius 1.5"]
+    assert "training with no clipping: first loss" in run.stdout and "diverged at step" in run.stdout
+    clipped = [line for line in run.stdout.splitlines() if line.startswith("training with clip_grad_norm_")]
+    assert len(clipped) == 1 and "final loss" in clipped[0]
+    first, final = (float(x) for x in re.findall(r"loss ([0-9.]+)", clipped[0]))
+    assert final < first
