@@ -68,6 +68,8 @@ class CharLM(tg.nn.Module):
         self.E = tg.nn.Parameter(rng.normal(0, 0.1, (VOCAB, EMBED)).astype(np.float32))
         if cell == "lstm":
             self.rnn = models.LSTM(EMBED, hidden, rng=rng)
+        elif cell == "gru":
+            self.rnn = models.GRU(EMBED, hidden, rng=rng)
         else:
             self.rnn = models.RNN(EMBED, hidden, nonlinearity="tanh", rng=rng)
         self.W_out = tg.nn.Parameter(rng.uniform(-bound, bound, (hidden, VOCAB)).astype(np.float32))
@@ -99,14 +101,21 @@ def sigmoid(a):
         return 1.0 / (1.0 + np.exp(-a))
 
 
+GATE_ORDER = {"lstm": "ifog", "gru": "rzn"}
+
+
 def numpy_weights(model, cell):
-    """The tinygraph model's weights in the baseline's layout (gates fused, order i, f, o, g)."""
+    """The tinygraph model's weights in the baseline's layout (gates fused, order i, f, o, g
+    for the LSTM, r, z, n for the GRU)."""
     c = model.rnn.cell
     w = {"E": model.E.data, "W_out": model.W_out.data, "b_out": model.b_out.data}
-    if cell == "lstm":
-        w["Wx"] = np.concatenate([getattr(c, "W_x" + k).data for k in "ifog"], axis=1)
-        w["Wh"] = np.concatenate([getattr(c, "W_h" + k).data for k in "ifog"], axis=1)
-        w["b"] = np.concatenate([getattr(c, "b_" + k).data for k in "ifog"])
+    if cell in GATE_ORDER:
+        gates = GATE_ORDER[cell]
+        w["Wx"] = np.concatenate([getattr(c, "W_x" + k).data for k in gates], axis=1)
+        w["Wh"] = np.concatenate([getattr(c, "W_h" + k).data for k in gates], axis=1)
+        w["b"] = np.concatenate([getattr(c, "b_" + k).data for k in gates])
+        if cell == "gru":
+            w["b_hn"] = c.b_hn.data
     else:
         w["Wx"], w["Wh"], w["b"] = c.W_xh.data, c.W_hh.data, c.b_h.data
     return w
@@ -123,6 +132,18 @@ def numpy_step(w, idx, targets, cell):
     hs = np.empty((T, B, H), dt)
     cache = []
     for t in range(T):
+        if cell == "gru":
+            ax = x[t] @ Wx + b
+            ah = h @ Wh
+            rz = sigmoid(ax[:, :2 * H] + ah[:, :2 * H])
+            r, z = rz[:, :H], rz[:, H:]
+            hn = ah[:, 2 * H:] + w["b_hn"]
+            n = np.tanh(ax[:, 2 * H:] + r * hn)
+            h_prev = h
+            h = (1.0 - z) * n + z * h_prev
+            cache.append((h_prev, rz, n, hn))
+            hs[t] = h
+            continue
         a = x[t] @ Wx + h @ Wh + b
         if cell == "lstm":
             s = sigmoid(a[:, :3 * H])
@@ -155,8 +176,28 @@ def numpy_step(w, idx, targets, cell):
     dx = np.empty_like(x)
     dh_next = np.zeros((B, H), dt)
     dc_next = np.zeros((B, H), dt)
+    if cell == "gru":
+        db_hn = np.zeros_like(w["b_hn"])
     for t in reversed(range(T)):
         dh = dhs[t] + dh_next
+        if cell == "gru":
+            h_prev, rz, n, hn = cache[t]
+            r, z = rz[:, :H], rz[:, H:]
+            dan = dh * (1.0 - z) * (1.0 - n * n)
+            dax = np.empty((B, 3 * H), dt)
+            dax[:, :H] = dan * hn
+            dax[:, H:2 * H] = dh * (h_prev - n)
+            dax[:, :2 * H] *= rz * (1.0 - rz)
+            dax[:, 2 * H:] = dan
+            dah = dax.copy()
+            dah[:, 2 * H:] = dan * r
+            dWx += x[t].T @ dax
+            dWh += h_prev.T @ dah
+            db += dax.sum(axis=0)
+            db_hn += dah[:, 2 * H:].sum(axis=0)
+            dx[t] = dax @ Wx.T
+            dh_next = dh * z + dah @ Wh.T
+            continue
         if cell == "lstm":
             h_prev, c_prev, s, g, tc = cache[t]
             i, f, o = s[:, :H], s[:, H:2 * H], s[:, 2 * H:]
@@ -179,6 +220,8 @@ def numpy_step(w, idx, targets, cell):
     dE = np.zeros_like(w["E"])
     np.add.at(dE, idx.reshape(-1), dx.reshape(T * B, -1))
     grads.update(Wx=dWx, Wh=dWh, b=db, E=dE)
+    if cell == "gru":
+        grads["b_hn"] = db_hn
     return loss, grads
 
 
@@ -196,10 +239,13 @@ def check_agreement(model, w, idx, targets, cell):
 def numpy_weights_grads(model, cell):
     c = model.rnn.cell
     g = {"E": model.E.grad, "W_out": model.W_out.grad, "b_out": model.b_out.grad}
-    if cell == "lstm":
-        g["Wx"] = np.concatenate([getattr(c, "W_x" + k).grad for k in "ifog"], axis=1)
-        g["Wh"] = np.concatenate([getattr(c, "W_h" + k).grad for k in "ifog"], axis=1)
-        g["b"] = np.concatenate([getattr(c, "b_" + k).grad for k in "ifog"])
+    if cell in GATE_ORDER:
+        gates = GATE_ORDER[cell]
+        g["Wx"] = np.concatenate([getattr(c, "W_x" + k).grad for k in gates], axis=1)
+        g["Wh"] = np.concatenate([getattr(c, "W_h" + k).grad for k in gates], axis=1)
+        g["b"] = np.concatenate([getattr(c, "b_" + k).grad for k in gates])
+        if cell == "gru":
+            g["b_hn"] = c.b_hn.grad
     else:
         g["Wx"], g["Wh"], g["b"] = c.W_xh.grad, c.W_hh.grad, c.b_h.grad
     return g
@@ -304,7 +350,7 @@ def run_memory(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cell", nargs="+", default=["lstm", "rnn"], choices=["lstm", "rnn"])
+    parser.add_argument("--cell", nargs="+", default=["lstm", "gru", "rnn"], choices=["lstm", "gru", "rnn"])
     parser.add_argument("--H", nargs="+", type=int, default=[128, 256, 512])
     parser.add_argument("--T", nargs="+", type=int, default=[32, 128])
     parser.add_argument("--repeats", type=int, default=7)
