@@ -96,7 +96,12 @@ class Tensor:
         return self.data.shape[0]
 
     def numpy(self):
-        """The value as a numpy array (the same array as ``.data``)."""
+        """The value as a numpy array (the same array as ``.data``, not a copy).
+
+        Values the graph shares without copying (e.g. the stacked per-step
+        outputs of an unrolled LSTM, a view over the steps' workspace) are
+        read-only: ``.numpy().copy()`` gives an array to modify.
+        """
         return self.data
 
     def item(self):
