@@ -1,9 +1,15 @@
 """The GRU cell as a graph template."""
 from __future__ import annotations
 
+import numpy as np
+
 from tinygraph import concat
+from tinygraph.ops import OPS
+from tinygraph.tensor import apply
 
 from ._cell import RecurrentCell, name_tensors as _name, project_sequence
+
+_GRU_CELL = OPS["gru_cell"]
 
 
 class GRUCell(RecurrentCell):
@@ -26,6 +32,10 @@ class GRUCell(RecurrentCell):
         D, features of ``x_t``.
     hidden_size : int
         H, size of the hidden state.
+    fused : bool
+        Under ``unroll``, run each step's gate math as the single ``gru_cell``
+        op (default, fast) or as primitive ops (a larger graph that shows every
+        gate). Same equations either way.
     name : str, optional
         Template name used in ``Tensor.instance`` (default ``"GRUCell"``).
     rng : None, int or numpy.random.Generator
@@ -41,12 +51,26 @@ class GRUCell(RecurrentCell):
     -----
     ``forward(x, h)`` takes ``x`` (B, D) and ``h`` (B, H) and returns
     ``(h_t, h_t)``. Under ``tinygraph.unroll``, ``begin_unroll`` concatenates
-    the gate matrices once (order r, z, n) and projects all T inputs with one
-    matmul; each step runs one ``h_{t-1} @ W_h`` with ``W_h`` of shape (H, 3H).
+    the gate matrices once and projects all T inputs with one matmul; each
+    step runs one ``h_{t-1} @ W_h`` with ``W_h`` of shape (H, 3H), gate order
+    r, z, n. Fused, the projected inputs take the gate order n, r, z (so the
+    ``gru_cell`` op's pre-activation gradients for ``x_proj`` and ``W_h`` are
+    two overlapping views of one (B, 4H) array); unfused, r, z, n.
+
+    Buffer reuse (fused): under ``unroll`` the steps write their outputs
+    ``[h r z n hn]`` into the slots ``[:, t]`` of one (5, T, B, H) workspace
+    (the T hidden states are one contiguous (T, B, H) block, which the
+    stacked output and the ``W_h`` gradient use without copying), their
+    pre-activation gradients into one (T, B, 4H) array, and the input
+    projection goes into one (T*B, 3H) array, all kept in the cell's
+    ``buffers`` pool and reused by the next unroll of the same shape when no
+    tensor of an earlier graph refers to them any more (see
+    ``tinygraph.template.BufferPool``). ``release_buffers()`` frees them.
     """
 
-    def __init__(self, input_size, hidden_size, name=None, rng=None):
+    def __init__(self, input_size, hidden_size, fused=True, name=None, rng=None):
         super().__init__(input_size, hidden_size, name=name, rng=rng)
+        self.fused = bool(fused)
         D, H = self.input_size, self.hidden_size
         for gate in "rzn":
             setattr(self, f"W_x{gate}", self._uniform(D, H))
@@ -55,7 +79,13 @@ class GRUCell(RecurrentCell):
         for gate in "rzn":
             setattr(self, f"b_{gate}", self._uniform(H))
         self.b_hn = self._uniform(H)
+        self._clear_unroll()
+
+    def _clear_unroll(self):
         object.__setattr__(self, "_W_h", None)
+        object.__setattr__(self, "_steps", None)  # (5, T, B, H) workspace of the step outputs
+        object.__setattr__(self, "_step_grads", None)  # (T, B, 4H) their pre-activation gradients
+        object.__setattr__(self, "_t", 0)
 
     def forward(self, x, h):
         x = self.check_input(x)
@@ -73,14 +103,40 @@ class GRUCell(RecurrentCell):
 
     def begin_unroll(self, xs):
         self.check_sequence(xs)
-        W_x = concat([self.W_xr, self.W_xz, self.W_xn], axis=1)
-        b = concat([self.b_r, self.b_z, self.b_n], axis=0)
         object.__setattr__(self, "_W_h", concat([self.W_hr, self.W_hz, self.W_hn], axis=1))
-        return project_sequence(xs, W_x, b)
+        if not self.fused:
+            W_x = concat([self.W_xr, self.W_xz, self.W_xn], axis=1)
+            b = concat([self.b_r, self.b_z, self.b_n], axis=0)
+            return project_sequence(xs, W_x, b)
+        # gate order n, r, z for the projected inputs (see gru_cell)
+        W_x = concat([self.W_xn, self.W_xr, self.W_xz], axis=1)
+        b = concat([self.b_n, self.b_r, self.b_z], axis=0)
+        T, B = xs.shape[0], xs.shape[1]
+        H = self.hidden_size
+        dtype = np.result_type(xs.dtype, W_x.dtype)
+        pool = self.buffers
+        projected = project_sequence(xs, W_x, b, buffer=pool.get("x_proj", (T * B, 3 * H), dtype))
+        object.__setattr__(self, "_steps", pool.get("steps", (5, T, B, H), dtype))
+        object.__setattr__(self, "_step_grads", pool.get("step_grads", (T, B, 4 * H), dtype))
+        object.__setattr__(self, "_t", 0)
+        return projected
 
     def step(self, p, h):
         self.check_hidden(h, p.shape[0])
         H = self.hidden_size
+        if self.fused:
+            steps, t = self._steps, self._t
+            if steps is not None and t < steps.shape[1] and steps.dtype == h.data.dtype == p.data.dtype \
+                    == self._W_h.data.dtype == self.b_hn.data.dtype and steps.shape[2] == p.shape[0]:
+                object.__setattr__(self, "_t", t + 1)
+                out = apply(_GRU_CELL, p, h, self._W_h, self.b_hn, buffer=steps[:, t],
+                            grad_buffer=self._step_grads[t])
+            else:
+                out = apply(_GRU_CELL, p, h, self._W_h, self.b_hn)
+            h_new = out[0]
+            out.name = "[h r z n hn]"
+            _name(h=h_new)
+            return h_new, h_new
         a = h @ self._W_h
         rz = (p[:, : 2 * H] + a[:, : 2 * H]).sigmoid()
         r, z = rz[:, :H], rz[:, H:]
@@ -90,4 +146,5 @@ class GRUCell(RecurrentCell):
         return h_new, h_new
 
     def end_unroll(self):
-        object.__setattr__(self, "_W_h", None)
+        # drop the references to the workspaces: the graph's tensors hold the ones they use
+        self._clear_unroll()

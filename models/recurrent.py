@@ -207,6 +207,14 @@ class LSTM(Recurrent):
 
 
 class GRU(Recurrent):
-    """GRU over a sequence: ``GRUCell`` unrolled (see ``Recurrent`` and ``GRUCell``)."""
+    """GRU over a sequence: ``GRUCell`` unrolled (see ``Recurrent`` and ``GRUCell``).
+
+    ``fused=False`` unrolls the gate math as primitive ops instead of the fused
+    ``gru_cell`` op.
+    """
 
     cell_class = GRUCell
+
+    def __init__(self, input_size, hidden_size, num_layers=1, output_size=None, fused=True, rng=None, name=None):
+        super().__init__(input_size, hidden_size, num_layers=num_layers, output_size=output_size, rng=rng,
+                         name=name, fused=fused)

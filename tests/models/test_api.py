@@ -153,7 +153,8 @@ def test_long_sequence_forward_and_backward():
 
 @pytest.mark.parametrize("cls, options, symbols", [
     (models.RNN, {}, {"h"}),
-    (models.GRU, {}, {"r", "z", "n", "h"}),
+    (models.GRU, {}, {"h"}),
+    (models.GRU, {"fused": False}, {"r", "z", "n", "h"}),
     (models.LSTM, {}, {"h", "c"}),
     (models.LSTM, {"fused": False}, {"z", "i", "f", "g", "o", "h", "c"}),
 ])

@@ -140,6 +140,16 @@ def lstm(draw, op):
             rng.normal(size=(K, 4 * H)), rng.normal(size=lead[2] + (H,))], {}
 
 
+@st.composite
+def gru(draw, op):
+    """The fused GRU step: x_proj (..., 3H) (gates n, r, z), h (..., H), W_h (H, 3H) (gates r, z, n), b_hn (H,)."""
+    rng = np.random.default_rng(draw(seeds))
+    H = draw(st.integers(1, 3))
+    lead = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3)).input_shapes
+    return [rng.normal(size=lead[0] + (3 * H,)), rng.normal(size=lead[1] + (H,)),
+            rng.normal(size=(H, 3 * H)), rng.normal(size=(H,))], {}
+
+
 STRATEGIES = {
     "unary": unary,
     "binary": binary,
@@ -150,4 +160,5 @@ STRATEGIES = {
     "index": index,
     "join": join,
     "lstm": lstm,
+    "gru": gru,
 }

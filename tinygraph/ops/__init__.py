@@ -29,7 +29,7 @@ from .base import OPS, Op, check_buffer, is_advanced_index, register
 from .lazy import LAZY_GRADIENTS, OuterSum, ScatterSum, dense, join_tiles
 
 # Registration order is the order of ``OPS`` (the tests and the drawing read it).
-from . import elementwise, reduce, matmul, shape, lstm  # noqa: E402,F401  (each module registers its ops)
+from . import elementwise, reduce, matmul, shape, lstm, gru  # noqa: E402,F401  (each module registers its ops)
 from .reduce import normalize_axis  # noqa: E402
 
 __all__ = [
