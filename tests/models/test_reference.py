@@ -11,8 +11,8 @@ TOL = dict(rtol=1e-10, atol=1e-10)
 
 
 def build(kind, **kwargs):
-    if kind == "lstm_unfused":
-        kind, kwargs = "lstm", dict(kwargs, fused=False)
+    if kind.endswith("_unfused"):
+        kind, kwargs = kind[: -len("_unfused")], dict(kwargs, fused=False)
     with tg.default_dtype(np.float64):
         if kind.startswith("rnn"):
             return models.RNN(D, H, nonlinearity=kind.split("_")[1], rng=1, **kwargs)
@@ -37,12 +37,13 @@ def parts(state):
     return list(state) if isinstance(state, tuple) else [state]
 
 
-@pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "lstm", "lstm_unfused", "gru"])
+@pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "lstm", "lstm_unfused", "gru", "gru_unfused"])
 @pytest.mark.parametrize("T", [1, 50])
 @pytest.mark.parametrize("with_state", [False, True])
 def test_unrolled_model_matches_numpy_bptt(kind, T, with_state):
     rng = np.random.default_rng(T + 7 * with_state)
     model = build(kind)
+    fused_op = {"lstm": "lstm_cell", "lstm_unfused": None, "gru": "gru_cell", "gru_unfused": None}.get(kind)
     kind = kind.replace("_unfused", "")
     x = rng.normal(size=(T, B, D))
     n_state = 2 if kind == "lstm" else 1
@@ -58,6 +59,10 @@ def test_unrolled_model_matches_numpy_bptt(kind, T, with_state):
     for s, g in zip(parts(final), G_state):
         loss = loss + (s * g).sum()
     loss.backward()
+    ops = tg.Graph(loss).ops()
+    assert ops["lstm_cell"] + ops["gru_cell"] == (T if fused_op else 0)
+    if fused_op:
+        assert ops[fused_op] == T
 
     ref_state = state0[0] if n_state == 1 else tuple(state0)
     ref_G_state = G_state[0] if n_state == 1 else tuple(G_state)
@@ -100,6 +105,33 @@ def test_direct_cell_calls_match_numpy_bptt(kind):
         np.testing.assert_allclose(p.grad, r_grads[name], err_msg=name, **TOL)
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_two_layer_gru_with_output_layer_matches_composed_reference(fused):
+    T = 7
+    rng = np.random.default_rng(9)
+    model = build("gru", num_layers=2, output_size=5, fused=fused)
+    x = rng.normal(size=(T, B, D))
+    Gy = rng.normal(size=(T, B, 5))
+    G_final = [rng.normal(size=(B, H)) for _ in range(2)]
+    y, final = model(x)
+    loss = (y * Gy).sum() + (final[0] * G_final[0]).sum() + (final[1] * G_final[1]).sum()
+    loss.backward()
+
+    zeros = np.zeros((B, H))
+    p0, p1 = params_of(model.cell), params_of(model.cell_1)
+    W_hy = model.W_hy.data
+    h1, f1, _, _, _ = gru_forward_backward(p0, x, zeros, np.zeros((T, B, H)), zeros)
+    h2, f2, g1, dx1, _ = gru_forward_backward(p1, h1, zeros, Gy @ W_hy.T, G_final[1])
+    _, _, g0, _, _ = gru_forward_backward(p0, x, zeros, dx1, G_final[0])
+    np.testing.assert_allclose(y.data, h2 @ W_hy + model.b_y.data, **TOL)
+    np.testing.assert_allclose(final[0].data, f1, **TOL)
+    np.testing.assert_allclose(final[1].data, f2, **TOL)
+    for name, p in model.cell_1.named_parameters():
+        np.testing.assert_allclose(p.grad, g1[name], err_msg=name, **TOL)
+    for name, p in model.cell.named_parameters():
+        np.testing.assert_allclose(p.grad, g0[name], err_msg=name, **TOL)
+
+
 def test_output_layer_and_two_layers_match_composed_reference():
     T = 7
     rng = np.random.default_rng(5)
@@ -137,7 +169,7 @@ def _bind(modules_params, tensors):
         object.__setattr__(module, name, t)
 
 
-@pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "lstm_unfused", "gru"])
+@pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "lstm_unfused", "gru", "gru_unfused"])
 @pytest.mark.parametrize("fused", [True, False])
 def test_gradcheck_finite_differences(kind, fused):
     T = 4
