@@ -1,6 +1,8 @@
 """The Elman cell as a graph template."""
 from __future__ import annotations
 
+import numpy as np
+
 from ._cell import RecurrentCell, project_sequence
 
 _ACTIVATIONS = ("tanh", "relu")
@@ -40,6 +42,10 @@ class RNNCell(RecurrentCell):
     Under ``tinygraph.unroll`` the input projection of all T steps runs as one
     ``(T*B, D) @ (D, H)`` matmul before the loop (``begin_unroll``); each step
     then adds ``h_{t-1} @ W_hh``. Same equations, fewer and larger matmuls.
+    The projection is written into a (T*B, H) array kept in the cell's
+    ``buffers`` pool and reused by the next unroll of the same shape once no
+    tensor of an earlier graph refers to it (see
+    ``tinygraph.template.BufferPool``; ``release_buffers()`` frees it).
     """
 
     def __init__(self, input_size, hidden_size, nonlinearity="tanh", name=None, rng=None):
@@ -68,7 +74,10 @@ class RNNCell(RecurrentCell):
 
     def begin_unroll(self, xs):
         self.check_sequence(xs)
-        return project_sequence(xs, self.W_xh, self.b_h)
+        T, B = xs.shape[0], xs.shape[1]
+        dtype = np.result_type(xs.dtype, self.W_xh.dtype)
+        buffer = self.buffers.get("x_proj", (T * B, self.hidden_size), dtype)
+        return project_sequence(xs, self.W_xh, self.b_h, buffer=buffer)
 
     def step(self, p, h):
         self.check_hidden(h, p.shape[0])

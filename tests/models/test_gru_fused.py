@@ -353,3 +353,37 @@ def test_changing_sequence_length_batch_and_state_dtype():
     h0 = tg.tensor(np.zeros((B, H), np.float32))
     out, _ = model(tg.tensor(rng.normal(size=(T, B, D))), h0)
     assert out.dtype == np.float64
+
+
+# -- the RNN cell's pooled input projection ----------------------------------------------
+def test_rnn_projection_is_reused_only_when_nothing_refers_to_it():
+    with tg.default_dtype(np.float64):
+        model, twin = models.RNN(D, H, rng=3), models.RNN(D, H, rng=3)
+    rng = np.random.default_rng(11)
+    x1 = rng.normal(size=(T, B, D))
+    out1, h1 = model(tg.tensor(x1))
+    (out1.sum() + h1.sum()).backward()
+    proj = next(n for n in tg.Graph(out1).nodes if n.op == "matmul" and n.shape == (T * B, H))
+    kept, kept_out = proj.data.copy(), out1.data.copy()
+    pool = model.cell.buffers
+    assert pool.in_use(proj.data)
+    for _ in range(3):  # proj (and the graph of out1) stay alive: new arrays each time
+        x = rng.normal(size=(T, B, D))
+        model.zero_grad()
+        twin.zero_grad()
+        out, h = model(tg.tensor(x))
+        (out * out).sum().backward()
+        out_t, _ = twin(tg.tensor(x))
+        (out_t * out_t).sum().backward()
+        for (name, p), q in zip(model.named_parameters(), twin.parameters()):
+            np.testing.assert_allclose(p.grad, q.grad, rtol=1e-12, atol=1e-14, err_msg=name)
+    np.testing.assert_array_equal(proj.data, kept)
+    np.testing.assert_array_equal(out1.data, kept_out)
+    del proj, out1, h1, out, h
+    gc.collect()
+    arrays = list(pool._arrays["x_proj"])
+    assert len(arrays) <= pool.keep
+    address = {a.ctypes.data for a in arrays}
+    del arrays
+    model(tg.tensor(x1))[0].sum().backward()
+    assert {a.ctypes.data for a in pool._arrays["x_proj"]} <= address
