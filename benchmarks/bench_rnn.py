@@ -1,13 +1,14 @@
 """Training-step benchmark of a char-level language model: tinygraph vs hand-written numpy.
 
-Model: embedding(65, 64) -> one LSTM or tanh-RNN layer (H) -> linear(H, 65)
+Model: embedding(65, 64) -> one LSTM, GRU or tanh-RNN layer (H) -> linear(H, 65)
 -> mean cross-entropy; batch 32, float32, time-major. One step = forward +
 backward (all parameter gradients), no optimizer update.
 
 The hand-written baseline in this file is a textbook numpy BPTT: the
 recurrence runs step by step with the input projection ``x_t @ W_x`` and the
 weight gradients ``dW += x_t.T @ dz_t`` computed per step (the gate matrices
-are stored fused, (D, 4H) and (H, 4H), as textbook LSTM code does); the
+are stored fused, (D, 4H) and (H, 4H) for the LSTM, (D, 3H) and (H, 3H) for
+the GRU, as textbook code does); the
 embedding, output layer and loss are vectorised over all T*B positions. Both
 run in the same process, interleaved, on the same weights and data, and the
 script checks they agree before timing.
@@ -21,10 +22,11 @@ Usage::
     python benchmarks/bench_rnn.py --memory         # LSTM T=1000, B=32, H=128: peak memory
     python benchmarks/bench_rnn.py --keep-freed-memory   # glibc keeps freed memory (see below)
 
-Buffer reuse: tinygraph's LSTM cell keeps its big per-unroll arrays (step
-outputs, their gradients, the input projection) in a pool and reuses them in
-the next step when nothing refers to them any more (``Template.buffers``), so
-repeated steps do not fault those pages in again.
+Buffer reuse: tinygraph's LSTM and GRU cells keep their big per-unroll arrays
+(step outputs, their gradients, the input projection) in a pool and reuse them
+in the next step when nothing refers to them any more (``Template.buffers``),
+so repeated steps do not fault those pages in again; the RNN cell pools its
+input projection.
 
 Page faults: the "faults/step" columns count minor page faults per training
 step (``ru_minflt``). Big arrays freed at the end of a step go back to the OS
