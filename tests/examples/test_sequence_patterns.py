@@ -1,0 +1,28 @@
+"""examples/sequence_patterns.py: each of the seed's patterns learns its toy task."""
+import pathlib
+import re
+import subprocess
+import sys
+
+EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "sequence_patterns.py"
+
+
+def metric(out, pattern):
+    return float(re.search(pattern, out).group(1))
+
+
+def test_every_pattern_learns(tmp_path):
+    done = subprocess.run([sys.executable, str(EXAMPLE)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for name in ("many-to-one", "many-to-many", "one-to-many", "encoder-decoder"):
+        first = metric(out, rf"{name} +loss ([0-9.]+) ->")
+        last = metric(out, rf"{name} +loss [0-9.]+ -> ([0-9.]+)")
+        assert last < first / 3, (name, first, last)
+    assert metric(out, r"many-to-one .*accuracy ([0-9.]+)") > 0.8                 # chance 0.5
+    assert metric(out, r"many-to-many .*accuracy ([0-9.]+)") > 0.9                # chance 0.5
+    generation = metric(out, r"generation error ([0-9.]+)")
+    assert generation < 0.3 * metric(out, r"repeat-start error ([0-9.]+)")       # it really continues the ramp
+    assert metric(out, r"greedy token accuracy ([0-9.]+)") > 0.9                 # chance 1/6
+    assert "encoder-decoder graph: {'decoder': 4, 'encoder': 4}" in out
+    assert len(list((tmp_path / "out").iterdir())) == 1
