@@ -56,7 +56,8 @@ class Graph:
 
     def instances(self):
         """``Counter`` of template names, counting each instance (template call) once."""
-        seen = {n.instance for n in self.nodes if n.instance is not None}
+        # a dict, not a set: the names come out in graph order, the same on every run
+        seen = dict.fromkeys(n.instance for n in self.nodes if n.instance is not None)
         return Counter(name for name, _ in seen)
 
     def leaves(self):
