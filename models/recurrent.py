@@ -65,12 +65,19 @@ class Recurrent(Module):
                 name=base if layer == 0 else f"{base}_{layer}", rng=rng, **cell_options,
             )
             setattr(self, "cell" if layer == 0 else f"cell_{layer}", cell)
+            if name is not None:
+                # display names only (drawings, messages): two named models in one graph stay
+                # apart, e.g. encoder.W_hi and decoder.W_hi; state_dict keys do not change
+                for param_name, param in cell.named_parameters():
+                    param.name = f"{cell.template_name}.{param_name}"
         self.output_size = None if output_size is None else check_size(kind, "output_size", output_size)
         if self.output_size is not None:
             bound = 1.0 / math.sqrt(self.hidden_size)
             dtype = get_default_dtype()
-            self.W_hy = Parameter(rng.uniform(-bound, bound, (self.hidden_size, self.output_size)).astype(dtype))
-            self.b_y = Parameter(rng.uniform(-bound, bound, self.output_size).astype(dtype))
+            prefix = f"{name}." if name is not None else ""
+            self.W_hy = Parameter(rng.uniform(-bound, bound, (self.hidden_size, self.output_size)).astype(dtype),
+                                  name=prefix + "W_hy")
+            self.b_y = Parameter(rng.uniform(-bound, bound, self.output_size).astype(dtype), name=prefix + "b_y")
 
     @property
     def cells(self):

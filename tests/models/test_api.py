@@ -203,3 +203,9 @@ def test_encoder_decoder_with_names_keeps_the_two_templates_apart():
     assert dot_source.count("subgraph cluster_") - dot_source.count("subgraph cluster_parameters") == 2 * T + 3
     with pytest.raises(TypeError, match="name"):
         models.GRU(D, H, name="")
+    # parameters are labelled per model in drawings; state_dict keys stay the attribute paths
+    assert encoder.cell.W_hi.name == "encoder.W_hi" and encoder.cell_1.W_hi.name == "encoder_1.W_hi"
+    assert decoder.cell.W_hi.name == "decoder.W_hi"
+    assert "encoder.W_hi" in dot_source and "decoder.W_hi" in dot_source
+    assert set(decoder.state_dict()) == {n for n, _ in models.LSTM(D, H).named_parameters()}
+    assert models.LSTM(D, H, output_size=2, name="dec").W_hy.name == "dec.W_hy"
