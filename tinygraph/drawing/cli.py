@@ -23,6 +23,9 @@ def add_draw_parser(subparsers):
     p.add_argument("--folded", action="store_true", help="one copy of the cell, state edges drawn back into it")
     p.add_argument("--grads", action="store_true", help="colour nodes by gradient norm (runs backward)")
     p.add_argument("--compact", action="store_true", help="one box per time step")
+    p.add_argument("--fused", action="store_true",
+                   help="LSTM/GRU: draw each step as the one fused op that training runs "
+                        "(default: every gate as its own node)")
     p.add_argument("--input-size", type=_positive, default=2, help="features per step (default: 2)")
     p.add_argument("--hidden-size", type=_positive, default=3, help="hidden size (default: 3)")
     p.add_argument("--batch", type=_positive, default=1, help="batch size (default: 1)")
@@ -43,14 +46,18 @@ def _positive(text):
     return value
 
 
-def build_model_graph(model, steps, input_size=2, hidden_size=3, batch=1, seed=0, grads=False):
-    """Build ``models.<RNN|LSTM|GRU>`` and its loss over ``steps`` random steps; returns the loss."""
+def build_model_graph(model, steps, input_size=2, hidden_size=3, batch=1, seed=0, grads=False, fused=False):
+    """Build ``models.<RNN|LSTM|GRU>`` and its loss over ``steps`` random steps; returns the loss.
+
+    The LSTM and GRU show every gate unless ``fused`` (the picture is for reading the
+    equations; training runs them fused, with the same values)."""
     import models  # models depends on tinygraph, never the reverse: import only when the command runs
 
     import tinygraph as tg
 
     cls = {"rnn": models.RNN, "lstm": models.LSTM, "gru": models.GRU}[model]
-    net = cls(input_size, hidden_size, rng=seed)
+    options = {} if model == "rnn" else {"fused": fused}
+    net = cls(input_size, hidden_size, rng=seed, **options)
     rng = np.random.default_rng(seed)
     x = tg.tensor(rng.normal(size=(steps, batch, input_size)).astype(tg.get_default_dtype()), name="x")
     outputs, _ = net(x)
@@ -69,7 +76,7 @@ def run_draw(args):
         print(f"tinygraph draw: cannot tell the format of --out {args.out!r}; use .svg, .png, .pdf or .dot")
         return 2
     loss = build_model_graph(args.model, args.steps, args.input_size, args.hidden_size, args.batch,
-                             args.seed, grads=args.grads)
+                             args.seed, grads=args.grads, fused=args.fused)
     limit = dot.DEFAULT_MAX_NODES if args.max_nodes is None else (None if args.max_nodes == 0 else args.max_nodes)
     title = f"{args.model.upper()}, {args.steps} steps" + (", folded" if args.folded else "") + \
         (", compact" if args.compact else "") + (", gradient norms" if args.grads else "")

@@ -38,6 +38,16 @@ def test_draw_writes_dot_source(tmp_path, capsys, model, flags):
     assert f"wrote {out}" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("model, gate_op, fused_op", [("lstm", "sigmoid", "lstm_cell"), ("gru", "sigmoid", "gru_cell")])
+def test_draw_shows_the_gates_unless_fused(tmp_path, model, gate_op, fused_op):
+    gates, fused = tmp_path / "gates.dot", tmp_path / "fused.dot"
+    assert main(["draw", "--model", model, "--out", str(gates)]) == 0
+    assert main(["draw", "--model", model, "--out", str(fused), "--fused"]) == 0
+    gates_text, fused_text = gates.read_text(encoding="utf-8"), fused.read_text(encoding="utf-8")
+    assert gate_op in gates_text and fused_op not in gates_text
+    assert fused_op in fused_text and gate_op not in fused_text
+
+
 @needs_dot
 def test_draw_svg(tmp_path):
     out = tmp_path / "graph.svg"
