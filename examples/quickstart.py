@@ -83,7 +83,7 @@ for name, net in [("tanh RNN", models.RNN(1, 16, rng=1)), ("LSTM", models.LSTM(1
 # -- 4. pictures -------------------------------------------------------------------------
 print("\n== 4. drawings")
 os.makedirs(OUT, exist_ok=True)
-small = models.LSTM(2, 3, rng=0)
+small = models.LSTM(2, 3, fused=False, rng=0)  # every gate its own node (training runs them fused)
 outputs, _ = small(rng.normal(size=(3, 1, 2)))
 loss = (outputs ** 2).mean()
 loss.name = "loss"
