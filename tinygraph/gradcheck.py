@@ -69,13 +69,22 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
                 flat[i] = original
                 num_flat[i] = (plus - minus) / (2 * eps)
             excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
-            if excess.size and (np.max(excess) > 0 or not np.all(np.isfinite(analytic))):
-                flat_worst = int(np.argmax(np.where(np.isfinite(excess), excess, np.inf)))
+            finite = np.isfinite(excess)  # NaN/inf in either gradient is a failure too, never a pass
+            if excess.size and (np.any(excess[finite] > 0) or not finite.all()):
+                if np.any(excess[finite] > 0):
+                    flat_worst = int(np.argmax(np.where(finite, excess, -np.inf)))
+                else:
+                    flat_worst = int(np.flatnonzero(~finite)[0])
                 worst = tuple(int(i) for i in np.unravel_index(flat_worst, x.shape))
                 label = f"input {position}" + (f" ({x.name!r})" if x.name else "")
+                hint = ""
+                if not np.isfinite(numeric[worst]):
+                    hint = " (the numeric derivative is not finite: is fn defined within eps of this point?)"
+                elif not np.isfinite(analytic[worst]):
+                    hint = " (the analytic gradient is not finite)"
                 raise GradcheckError(
                     f"gradcheck: gradient mismatch for {label} of shape {x.shape} at index {worst}: "
                     f"analytic {float(analytic[worst]):.10g} vs numeric {float(numeric[worst]):.10g} "
-                    f"(atol={atol}, rtol={rtol})"
+                    f"(atol={atol}, rtol={rtol}){hint}"
                 )
     return True

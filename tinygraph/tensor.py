@@ -310,11 +310,15 @@ class Tensor:
             axes = tuple(axes[0])
         if not axes:
             axes = tuple(range(self.ndim - 1, -1, -1))
-        try:
-            axes = tuple(int(a) % self.ndim if self.ndim else int(a) for a in axes)
-        except (TypeError, ValueError):
-            raise TypeError(f"transpose: axes must be integers, got {axes!r}") from None
-        return apply(OPS["transpose"], self, axes=axes)
+        if not all(isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) for a in axes):
+            raise TypeError(f"transpose: axes must be integers, got {axes!r}")
+        if any(not -self.ndim <= a < self.ndim for a in axes):
+            raise ShapeError(
+                f"transpose: axes {tuple(int(a) for a in axes)} out of range for a tensor of shape "
+                f"{shape_str(self.shape)}; expected a permutation of {tuple(range(self.ndim))} "
+                f"(negative axes count from the end)"
+            )
+        return apply(OPS["transpose"], self, axes=tuple(int(a) % self.ndim for a in axes))
 
     @property
     def T(self):

@@ -63,3 +63,16 @@ def test_non_scalar_output_and_bad_inputs():
 def test_non_tensor_inputs_pass_through():
     c = np.array([1.0, 2.0])
     assert tg.gradcheck(lambda x, c: (x * c).sum(), [tg.tensor(np.ones(2)), c])
+
+
+def test_a_nan_numeric_derivative_does_not_hide_mismatches_elsewhere():
+    x = tg.tensor(np.array([1e-7, 2.0, 3.0]), name="x")
+    wrong = lambda x: (x * x.detach()).sum() + x[0].sqrt()  # noqa: E731  (analytic gradient misses half)
+    with pytest.raises(AssertionError, match=r"'x'.*index \(2,\)"):
+        tg.gradcheck(wrong, [x])
+
+
+def test_a_non_finite_numeric_derivative_alone_is_a_failure_with_a_hint():
+    x = tg.tensor(np.array([1e-9, 4.0]), name="x")
+    with pytest.raises(AssertionError, match=r"index \(0,\).*numeric derivative is not finite"):
+        tg.gradcheck(lambda x: x.sqrt().sum(), [x])

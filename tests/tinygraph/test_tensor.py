@@ -245,3 +245,19 @@ def test_repr_mentions_name_dtype_and_grad():
     x = tg.tensor(np.ones(2), requires_grad=True, name="x")
     text = repr(x)
     assert "requires_grad=True" in text and "name='x'" in text and "dtype=float64" in text
+
+
+@pytest.mark.parametrize("axes", [(0, 5), (1, 2), (-3, 0), (0, 0)])
+def test_transpose_refuses_axes_that_are_not_a_permutation(axes):
+    x = tg.tensor(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(ValueError, match=r"transpose: axes .*\(2,3\)|transpose: axes .*shape \(2, ?3\)"):
+        x.transpose(*axes)
+
+
+def test_transpose_negative_axes_and_type_errors():
+    x = tg.tensor(np.ones((2, 3, 4)))
+    assert x.transpose(-1, 0, 1).shape == (4, 2, 3)
+    with pytest.raises(TypeError, match="transpose: axes must be integers"):
+        x.transpose(0, 1.0, 2)
+    with pytest.raises(ValueError, match="transpose"):
+        x.transpose(2, 3, 4)
