@@ -39,7 +39,9 @@ def _encode(obj, path, arrays):
         if arr.dtype.hasobject or arr.dtype.kind not in "biufcUS":
             raise TypeError(f"save: the array at {where!r} has dtype {arr.dtype}, which cannot be saved without pickle")
         name = "/".join(path)
-        if not (path and all(_PLAIN_NAME.match(p) for p in path)) or name in arrays or name == META_KEY:
+        # numpy.load finds member "k" also under "k.npy": names ending in .npy would be ambiguous
+        if (not (path and all(_PLAIN_NAME.match(p) for p in path)) or name in arrays or name == META_KEY
+                or name.endswith(".npy")):
             name = f"arr_{len(arrays)}"
             while name in arrays:
                 name += "_"
@@ -146,7 +148,7 @@ def save(obj, path):
         # os.open with 0o666 lets the umask decide the mode, as for any new file.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            _write_npz(f, arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -158,6 +160,15 @@ def save(obj, path):
             pass
         raise
     _fsync_folder(folder)
+
+
+def _write_npz(f, arrays):
+    """The zip of ``.npy`` members that ``numpy.savez`` writes, without passing the names as
+    keyword arguments (a key such as ``file`` or ``allow_pickle`` would collide with its parameters)."""
+    with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, arr in arrays.items():
+            with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
 
 
 def _fsync_folder(folder):

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tinygraph as tg
+from tinygraph import serialization
 from tinygraph import nn, optim
 from tinygraph.nn import functional as F
 
@@ -121,13 +122,13 @@ def _partial_writer(*args, **kwargs):
     raise OSError("disk full (simulated)")
 
 
-@pytest.mark.parametrize("failure", ["savez", "replace", "interrupt"])
+@pytest.mark.parametrize("failure", ["write", "replace", "interrupt"])
 def test_a_failed_save_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypatch, failure):
     path = tmp_path / "ckpt.npz"
     tg.save({"w": np.arange(4.0), "step": 1}, path)
     old_bytes = path.read_bytes()
-    if failure == "savez":
-        monkeypatch.setattr(np, "savez", _partial_writer)
+    if failure == "write":
+        monkeypatch.setattr(serialization, "_write_npz", _partial_writer)
         expected = OSError
     elif failure == "replace":
         def broken_replace(src, dst):
@@ -137,7 +138,7 @@ def test_a_failed_save_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypatc
     else:
         def interrupted(*args, **kwargs):
             raise KeyboardInterrupt
-        monkeypatch.setattr(np, "savez", interrupted)
+        monkeypatch.setattr(serialization, "_write_npz", interrupted)
         expected = KeyboardInterrupt
     with pytest.raises(expected):
         tg.save({"w": np.zeros(1000), "step": 2}, path)
@@ -262,3 +263,17 @@ def test_train_save_load_resume_matches_an_uninterrupted_run_bit_for_bit(tmp_pat
         assert q.dtype == np.float32
         assert np.array_equal(p.data, q.data), name
     assert pathlib.Path(tmp_path / "ckpt.npz").exists()
+
+
+@pytest.mark.parametrize("keys", [("file",), ("allow_pickle", "w"), ("a.npy", "a"), ("x", "x.npy", "x.npy.npy"),
+                                  ("__tinygraph__",)])
+def test_keys_that_clash_with_numpy_names_round_trip(tmp_path, keys):
+    data = {key: np.arange(3.0) + i for i, key in enumerate(keys)}
+    path = tmp_path / "odd.npz"
+    tg.save(data, path)
+    back = tg.load(path)
+    assert set(back) == set(keys)
+    for key in keys:
+        np.testing.assert_array_equal(back[key], data[key])
+    with np.load(path, allow_pickle=False) as npz:  # still a plain .npz
+        assert len(npz.files) == len(keys) + 1
