@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tinygraph import Graph, Tensor, tensor
+from tinygraph import Graph, Tensor
 from tinygraph.optim import clip_grad_norm_
 
 from ._cell import shape_text
@@ -125,7 +125,7 @@ def truncated_bptt(model, xs, targets, loss_fn, k, optimizer=None, max_norm=None
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k <= 0:
         raise ValueError(f"truncated_bptt: k (steps per chunk) must be a positive integer, got {k!r}")
     if not isinstance(xs, Tensor):
-        xs = tensor(xs) if np.asarray(xs).dtype.kind == "f" else np.asarray(xs)
+        xs = np.asarray(xs)  # chunks stay arrays: the model converts them (e.g. to its parameters' dtype)
     if xs.ndim < 2:
         raise ValueError(f"truncated_bptt: xs must be time-major (T, B, ...), got shape {shape_text(xs.shape)}")
     T = xs.shape[0]
@@ -222,8 +222,9 @@ def jacobian_norms(h_T, hs):
 
     Notes
     -----
-    Leaves' ``.grad`` are restored afterwards, so this can run between a
-    backward pass and the optimizer step.
+    Leaves' ``.grad`` (parameters and inputs that require grad) and the
+    ``hs``' own gradients and ``retain_grad`` marks are restored afterwards,
+    so this can run between a backward pass and the optimizer step.
     """
     if not isinstance(h_T, Tensor) or h_T.ndim != 2:
         raise ValueError(f"jacobian_norms: h_T must be a (B, H) Tensor, got "
@@ -232,8 +233,11 @@ def jacobian_norms(h_T, hs):
         raise ValueError("jacobian_norms: h_T does not require grad, so no Jacobian can be read from its graph")
     hs = list(hs)
     B, H = h_T.shape
+    # every leaf backward writes into (parameters and inputs that require grad), and the
+    # states' own retain flags and gradients, are put back as they were afterwards
     leaves = Graph(h_T).parameters()
     saved = [leaf.grad for leaf in leaves]
+    saved_states = [(h._retain, h.grad) for h in hs]
     squares = np.zeros((len(hs), B))
     try:
         for h in hs:
@@ -252,6 +256,6 @@ def jacobian_norms(h_T, hs):
     finally:
         for leaf, grad in zip(leaves, saved):
             leaf.grad = grad
-        for h in hs:
-            h.grad = None
+        for h, (retain, grad) in zip(hs, saved_states):
+            h._retain, h.grad = retain, grad
     return np.sqrt(squares).mean(axis=1)

@@ -204,3 +204,29 @@ def test_bad_arguments_are_clear_errors():
         models.jacobian_norms(tg.tensor(np.zeros(3)), [])
     with pytest.raises(TypeError, match="detach_state"):
         models.detach_state(3)
+
+
+def test_truncated_bptt_keeps_a_float32_model_in_float32():
+    model = models.LSTM(3, 4, rng=0)
+    seen = []
+
+    def loss_fn(outputs, targets):
+        seen.append(outputs.dtype)
+        return ((outputs - targets) ** 2).mean()
+
+    xs = np.random.default_rng(0).normal(size=(7, 2, 3))  # float64 data
+    ys = np.zeros((7, 2, 4), dtype=np.float32)
+    result = models.truncated_bptt(model, xs, ys, loss_fn, k=3)
+    assert seen == [np.float32] * 3 and len(result.losses) == 3
+
+
+def test_jacobian_norms_puts_back_the_states_gradients_and_retain_marks():
+    model = models.RNN(2, 3, rng=0)
+    outputs, h_T = model(np.ones((4, 1, 2)))
+    hs = models.step_outputs(outputs)
+    hs[1].retain_grad()
+    (outputs ** 2).sum().backward(retain_grads=False)
+    before = hs[1].grad.copy()
+    models.jacobian_norms(h_T, hs)
+    np.testing.assert_array_equal(hs[1].grad, before)
+    assert hs[1]._retain and not hs[2]._retain and hs[2].grad is None
