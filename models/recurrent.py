@@ -138,6 +138,17 @@ class Recurrent(Module):
             raise ValueError(f"{type(self).__name__}: the input has no time steps (T = 0)")
         return x
 
+    def _state_tensor(self, part, batch):
+        if isinstance(part, Tensor):
+            return part
+        try:
+            return tensor(np.asarray(part), dtype=self._param_dtype())
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"{type(self).__name__}: expected the initial state as {self._expected_state(batch)}, "
+                f"got something that is not an array ({exc})"
+            ) from None
+
     def _param_dtype(self):
         return self.cells[0].parameters()[0].dtype
 
@@ -165,7 +176,7 @@ class Recurrent(Module):
                     f"{type(self).__name__}: expected the initial state as {self._expected_state(batch)}, "
                     f"got {type(layer_state).__name__}"
                 )
-            parts = [p if isinstance(p, Tensor) else tensor(np.asarray(p), dtype=self._param_dtype()) for p in parts]
+            parts = [self._state_tensor(p, batch) for p in parts]
             for p in parts:
                 if p.shape != (batch, self.hidden_size):
                     raise ValueError(

@@ -165,11 +165,15 @@ class Tensor:
                 )
             seed = np.ones(self.shape, dtype=self.dtype)
         else:
-            seed = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
+            seed = grad.data if isinstance(grad, Tensor) else _as_array("backward", "grad", grad)
             if seed.shape != self.shape:
                 raise ValueError(
                     f"backward: grad has shape {shape_str(seed.shape)} but the tensor has shape "
                     f"{shape_str(self.shape)}; they must be equal"
+                )
+            if seed.dtype.kind not in "biuf":
+                raise TypeError(
+                    f"backward: grad must hold real numbers, got an array of dtype {seed.dtype}"
                 )
             if not np.issubdtype(seed.dtype, np.floating):
                 seed = seed.astype(self.dtype)
@@ -324,6 +328,14 @@ class Tensor:
     def T(self):
         """The tensor with its axes reversed."""
         return self.transpose()
+
+
+def _as_array(where, what, value):
+    """``np.asarray(value)``, with a clear error for ragged or non-numeric nested lists."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{where}: {what} cannot be made into an array ({exc})") from None
 
 
 def _value(x):

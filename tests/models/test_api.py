@@ -209,3 +209,8 @@ def test_encoder_decoder_with_names_keeps_the_two_templates_apart():
     assert "encoder.W_hi" in dot_source and "decoder.W_hi" in dot_source
     assert set(decoder.state_dict()) == {n for n, _ in models.LSTM(D, H).named_parameters()}
     assert models.LSTM(D, H, output_size=2, name="dec").W_hy.name == "dec.W_hy"
+
+
+def test_a_ragged_initial_state_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"RNN: expected the initial state as \(1, 4\)"):
+        models.RNN(3, 4)(np.ones((2, 1, 3)), [[1, 2], [3]])

@@ -167,3 +167,14 @@ def test_unbroadcast_rejects_shapes_broadcasting_cannot_explain():
     with pytest.raises(RuntimeError, match=r"op 'bad'.*\(2,3\).*\(4\)"):
         unbroadcast(np.ones((2, 3)), (4,), "bad", 0)
     assert unbroadcast(np.ones((2, 3, 4)), (3, 1), "ok", 0).tolist() == [[8.0]] * 3
+
+
+@pytest.mark.parametrize("grad, error", [
+    (np.array([[object()] * 3] * 2), TypeError),
+    (np.ones((2, 3), dtype=complex), TypeError),
+    ([[1.0, 2.0], [3.0]], ValueError),
+])
+def test_backward_refuses_seeds_that_are_not_real_arrays(grad, error):
+    y = tg.tensor(np.ones((2, 3)), requires_grad=True) * 2
+    with pytest.raises(error, match="backward: grad"):
+        y.backward(grad)

@@ -154,7 +154,11 @@ class Module:
             if key not in state:
                 continue
             value = state[key]
-            value = value.data if isinstance(value, Tensor) else np.asarray(value)
+            try:
+                value = value.data if isinstance(value, Tensor) else np.asarray(value)
+            except (ValueError, TypeError) as exc:
+                problems.append(f"{key}: cannot be made into an array ({exc})")
+                continue
             if value.shape != p.shape:
                 problems.append(f"{key}: shape {shape_str(value.shape)} in the state dict, "
                                 f"{shape_str(p.shape)} in the model")

@@ -133,3 +133,9 @@ def test_parameter_from_tensor_copies():
     p = Parameter(t)
     p.data[0] = 5
     assert t.data[0] == 1 and p.dtype == np.float64
+
+
+def test_load_state_dict_names_a_value_that_is_not_an_array():
+    layer = tg.nn.Linear(3, 2)
+    with pytest.raises(ValueError, match="W: cannot be made into an array"):
+        layer.load_state_dict({"W": [[1, 2], [3]], "b": np.ones(2)})
