@@ -433,7 +433,7 @@ def _as_operand(x, like_dtype, op_name):
         return Tensor._leaf(np.array(x, dtype=like_dtype), False, None)
     if isinstance(x, np.ndarray) and x.dtype.kind == "f":
         return Tensor._leaf(x, False, None)
-    if isinstance(x, (numbers.Number, np.ndarray, list, tuple)) and not isinstance(x, (complex, np.complexfloating)):
+    if isinstance(x, (numbers.Number, np.bool_, np.ndarray, list, tuple)) and not isinstance(x, (complex, np.complexfloating)):
         return Tensor._leaf(as_float_array(x, like_dtype, op_name), False, None)
     raise TypeError(
         f"{op_name}: unsupported operand of type {type(x).__name__}; "

@@ -261,3 +261,9 @@ def test_transpose_negative_axes_and_type_errors():
         x.transpose(0, 1.0, 2)
     with pytest.raises(ValueError, match="transpose"):
         x.transpose(2, 3, 4)
+
+
+def test_numpy_bool_scalars_are_operands_like_python_bools():
+    x = tg.tensor(np.array([1.0, 2.0]), dtype=np.float32)
+    np.testing.assert_array_equal((x * np.bool_(True)).data, (x * True).data)
+    assert (x * np.bool_(True)).dtype == np.float32
