@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import os
 
-import numpy as np
-
 _MODELS = ("rnn", "lstm", "gru")
 
 
@@ -46,26 +44,24 @@ def _positive(text):
     return value
 
 
-def build_model_graph(model, steps, input_size=2, hidden_size=3, batch=1, seed=0, grads=False, fused=False):
-    """Build ``models.<RNN|LSTM|GRU>`` and its loss over ``steps`` random steps; returns the loss.
+ENTRY_POINT_GROUP = "tinygraph.draw_models"
 
-    The LSTM and GRU show every gate unless ``fused`` (the picture is for reading the
-    equations; training runs them fused, with the same values)."""
-    import models  # models depends on tinygraph, never the reverse: import only when the command runs
 
-    import tinygraph as tg
+def model_graph_builder():
+    """The function that builds the loss graph of a named model (``models.drawing.build_model_graph``).
 
-    cls = {"rnn": models.RNN, "lstm": models.LSTM, "gru": models.GRU}[model]
-    options = {} if model == "rnn" else {"fused": fused}
-    net = cls(input_size, hidden_size, rng=seed, **options)
-    rng = np.random.default_rng(seed)
-    x = tg.tensor(rng.normal(size=(steps, batch, input_size)).astype(tg.get_default_dtype()), name="x")
-    outputs, _ = net(x)
-    loss = (outputs ** 2).mean()
-    loss.name = "loss"
-    if grads:
-        loss.backward(retain_grads=True)
-    return loss
+    ``tinygraph`` never imports ``models`` (the dependency points the other way):
+    the builder is found through the ``tinygraph.draw_models`` entry point that
+    the installed project declares.
+    """
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        return entry.load()
+    raise RuntimeError(
+        "tinygraph draw: no model builder found (entry point group 'tinygraph.draw_models'); install the "
+        "project with its models package: pip install -e ."
+    )
 
 
 def run_draw(args):
@@ -75,8 +71,13 @@ def run_draw(args):
     if ext not in render.RENDERED_FORMATS + render.SOURCE_FORMATS:
         print(f"tinygraph draw: cannot tell the format of --out {args.out!r}; use .svg, .png, .pdf or .dot")
         return 2
-    loss = build_model_graph(args.model, args.steps, args.input_size, args.hidden_size, args.batch,
-                             args.seed, grads=args.grads, fused=args.fused)
+    out_folder = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_folder):
+        print(f"tinygraph draw: cannot write {args.out!r}: the folder {out_folder!r} does not exist")
+        return 2
+    build = model_graph_builder()
+    loss = build(args.model, args.steps, args.input_size, args.hidden_size, args.batch, args.seed,
+                 grads=args.grads, fused=args.fused)
     limit = dot.DEFAULT_MAX_NODES if args.max_nodes is None else (None if args.max_nodes == 0 else args.max_nodes)
     title = f"{args.model.upper()}, {args.steps} steps" + (", folded" if args.folded else "") + \
         (", compact" if args.compact else "") + (", gradient norms" if args.grads else "")

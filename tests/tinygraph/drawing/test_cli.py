@@ -84,3 +84,8 @@ def test_bad_arguments_exit_with_usage(argv, capsys):
         main(argv)
     assert info.value.code == 2
     assert "usage" in capsys.readouterr().err
+
+
+def test_draw_into_a_missing_folder_is_a_clear_error(tmp_path, capsys):
+    assert main(["draw", "--model", "rnn", "--out", str(tmp_path / "missing" / "g.dot")]) == 2
+    assert "does not exist" in capsys.readouterr().out
