@@ -233,7 +233,11 @@ def unroll(template, xs, state=None):
     the state, or a decoder generating one step per call, counts on from
     ``k + 1``, so the steps of one graph never share an instance (and a drawing
     never merges two steps into one cluster). Two different templates in one
-    graph should have different names (``name=`` of the cell or model).
+    graph should have different names (``name=`` of the cell or model). Two
+    unrolls of one template from fresh states that meet in one graph (e.g. a
+    siamese encoder over two sequences) both count from 0, so their steps
+    share instance tags; stack the sequences along the batch axis and unroll
+    once to keep them apart.
 
     Parameters
     ----------
