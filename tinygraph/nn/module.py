@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,6 +28,13 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return f"Parameter(shape={tuple(self.shape)}, dtype={self.dtype}" + (f", name={self.name!r})" if self.name else ")")
+
+
+class LoadResult(NamedTuple):
+    """What ``Module.load_state_dict`` did not match (PyTorch's ``missing_keys``/``unexpected_keys``)."""
+
+    missing_keys: list
+    unexpected_keys: list
 
 
 class Module:
@@ -138,6 +146,12 @@ class Module:
 
         Raises ValueError naming every missing or unexpected key (when ``strict``)
         and every key whose shape differs, before changing anything.
+
+        Returns
+        -------
+        LoadResult(missing_keys, unexpected_keys)
+            The keys of the model the state did not have and the keys of the
+            state the model does not have (both empty when ``strict``).
         """
         if not hasattr(state, "keys"):
             raise TypeError(f"load_state_dict: expected a dict of arrays, got {type(state).__name__}")
@@ -170,7 +184,7 @@ class Module:
             raise ValueError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
         for key, value in arrays.items():
             params[key].data[...] = value
-        return self
+        return LoadResult(missing, unexpected)
 
     # -- display -------------------------------------------------------------------
     def extra_repr(self):

@@ -139,3 +139,11 @@ def test_load_state_dict_names_a_value_that_is_not_an_array():
     layer = tg.nn.Linear(3, 2)
     with pytest.raises(ValueError, match="W: cannot be made into an array"):
         layer.load_state_dict({"W": [[1, 2], [3]], "b": np.ones(2)})
+
+
+def test_non_strict_load_reports_what_did_not_match():
+    layer = tg.nn.Linear(3, 2)
+    result = layer.load_state_dict({"W": np.zeros((3, 2)), "extra": np.ones(1)}, strict=False)
+    assert result.missing_keys == ["b"] and result.unexpected_keys == ["extra"]
+    np.testing.assert_array_equal(layer.W.data, 0)
+    assert tuple(layer.load_state_dict(layer.state_dict())) == ([], [])
