@@ -10,7 +10,7 @@ from .config import (
     set_default_dtype,
 )
 from .errors import GradcheckError, ShapeError
-from .tensor import Tensor, concat, maximum, stack, tensor
+from .tensor import Tensor, concat, maximum, minimum, stack, tensor, where
 from .graph import Graph
 from .gradcheck import gradcheck
 from .ops import OPS
@@ -21,7 +21,7 @@ from .template import Template, unroll
 from .drawing import draw
 
 __all__ = [
-    "__version__", "Tensor", "tensor", "concat", "stack", "maximum", "no_grad", "enable_grad",
+    "__version__", "Tensor", "tensor", "concat", "stack", "maximum", "minimum", "where", "no_grad", "enable_grad",
     "is_grad_enabled", "set_default_dtype", "get_default_dtype", "default_dtype", "Graph", "gradcheck",
     "GradcheckError", "ShapeError", "OPS", "nn", "Template", "unroll", "optim", "save", "load", "draw",
 ]

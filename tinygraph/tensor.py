@@ -282,6 +282,18 @@ class Tensor:
     def maximum(self, other):
         return apply(OPS["maximum"], self, other)
 
+    def minimum(self, other):
+        return apply(OPS["minimum"], self, other)
+
+    def clip(self, lo=None, hi=None):
+        """Values limited to ``[lo, hi]`` (either may be None); the gradient is 0 where clipped."""
+        if lo is None and hi is None:
+            raise ValueError("clip: give lo, hi or both")
+        for bound in (lo, hi):
+            if bound is not None and not isinstance(bound, numbers.Real):
+                raise TypeError(f"clip: bounds must be real numbers, got {type(bound).__name__}")
+        return apply(OPS["clip"], self, lo=None if lo is None else float(lo), hi=None if hi is None else float(hi))
+
     def sum(self, axis=None, keepdims=False):
         return self._reduce("sum", axis, keepdims)
 
@@ -291,6 +303,10 @@ class Tensor:
     def max(self, axis=None, keepdims=False):
         """Maximum over ``axis``; tied maxima share the gradient evenly."""
         return self._reduce("max", axis, keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        """Minimum over ``axis``; tied minima share the gradient evenly."""
+        return self._reduce("min", axis, keepdims)
 
     def _reduce(self, name, axis, keepdims):
         axes = normalize_axis(name, axis, self.ndim, self.shape)
@@ -524,4 +540,30 @@ def _sequence_operands(name, tensors):
 def maximum(a, b):
     """Elementwise maximum of two tensors (ties split the gradient evenly)."""
     return apply(OPS["maximum"], a, b)
+
+
+def minimum(a, b):
+    """Elementwise minimum of two tensors (ties split the gradient evenly)."""
+    return apply(OPS["minimum"], a, b)
+
+
+def where(cond, a, b):
+    """``a`` where ``cond`` is true, else ``b``, with numpy broadcasting.
+
+    Parameters
+    ----------
+    cond : boolean numpy array (or a Tensor, whose data is used; not differentiated)
+    a, b : Tensor, array or number
+
+    Gradients flow to ``a`` where ``cond`` holds and to ``b`` elsewhere; a
+    value in the branch not taken (even inf or nan) never reaches the result.
+    """
+    if isinstance(cond, Tensor):
+        cond = cond.data
+    cond = np.asarray(cond)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: cond must be a boolean array, got dtype {cond.dtype}")
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = tensor(a)
+    return apply(OPS["where"], a, b, cond=cond)
 

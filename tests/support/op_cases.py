@@ -150,7 +150,30 @@ def gru(draw, op):
             rng.normal(size=(H, 3 * H)), rng.normal(size=(H,))], {}
 
 
+@st.composite
+def where(draw, op):
+    """Two broadcastable operands and a boolean condition broadcastable with both."""
+    rng = np.random.default_rng(draw(seeds))
+    shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=3, max_side=3)).input_shapes
+    return [rng.normal(size=shapes[0]), rng.normal(size=shapes[1])], {"cond": np.asarray(rng.random(shapes[2]) > 0.5)}
+
+
+@st.composite
+def clip(draw, op):
+    """Values kept 0.1 away from the bounds, so finite differences never cross one."""
+    rng = np.random.default_rng(draw(seeds))
+    shape = draw(small_shapes)
+    lo, hi = draw(st.sampled_from([(-0.5, 0.5), (None, 0.0), (0.0, None), (-1.0, 1.0)]))
+    x = rng.normal(size=shape)
+    for bound in (lo, hi):
+        if bound is not None:
+            x = np.where(np.abs(x - bound) < 0.1, bound + 0.2, x)
+    return [x], {"lo": lo, "hi": hi}
+
+
 STRATEGIES = {
+    "where": where,
+    "clip": clip,
     "unary": unary,
     "binary": binary,
     "reduce": reduce,

@@ -267,3 +267,40 @@ def test_numpy_bool_scalars_are_operands_like_python_bools():
     x = tg.tensor(np.array([1.0, 2.0]), dtype=np.float32)
     np.testing.assert_array_equal((x * np.bool_(True)).data, (x * True).data)
     assert (x * np.bool_(True)).dtype == np.float32
+
+
+def test_where_takes_branches_and_keeps_inf_out_of_the_gradient():
+    a = tg.tensor(np.array([1.0, np.inf, 3.0]), requires_grad=True)
+    b = tg.tensor(np.array([10.0, 20.0, np.nan]), requires_grad=True)
+    cond = np.array([True, False, True])
+    out = tg.where(cond, a, b)
+    np.testing.assert_array_equal(out.data, [1.0, 20.0, 3.0])
+    (out * 2).sum().backward()
+    np.testing.assert_array_equal(a.grad, [2.0, 0.0, 2.0])
+    np.testing.assert_array_equal(b.grad, [0.0, 2.0, 0.0])
+    assert tg.where(np.array([[True], [False]]), a, 0.0).shape == (2, 3)  # broadcasting, a number as b
+    with pytest.raises(TypeError, match="where: cond must be a boolean"):
+        tg.where(np.array([1, 0, 1]), a, b)
+    with pytest.raises(ValueError, match=r"where: cond \(2\).*do not broadcast"):
+        tg.where(np.array([True, False]), a, b)
+
+
+def test_clip_min_and_minimum():
+    x = tg.tensor(np.array([-2.0, -0.5, 0.5, 2.0]), requires_grad=True)
+    y = x.clip(-0.5, 1.0)
+    np.testing.assert_array_equal(y.data, [-0.5, -0.5, 0.5, 1.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 1.0, 1.0, 0.0])  # bounds included, clipped values get 0
+    assert x.clip(hi=0).data.max() == 0 and x.clip(lo=0).data.min() == 0
+    with pytest.raises(ValueError, match="clip: lo"):
+        x.clip(1.0, -1.0)
+    with pytest.raises(ValueError, match="clip: give lo, hi or both"):
+        x.clip()
+    t = tg.tensor(np.array([[3.0, 1.0, 1.0], [0.0, 5.0, 2.0]]), requires_grad=True)
+    m = t.min(axis=1)
+    np.testing.assert_array_equal(m.data, [1.0, 0.0])
+    m.sum().backward()
+    np.testing.assert_array_equal(t.grad, [[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])  # ties split evenly
+    np.testing.assert_array_equal(tg.minimum(t, 2.0).data, np.minimum(t.data, 2.0))
+    with pytest.raises(ValueError, match="min: cannot take the min of an empty tensor"):
+        tg.tensor(np.ones((0, 2))).min()

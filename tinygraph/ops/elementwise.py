@@ -111,6 +111,77 @@ class Maximum(_Binary):
         return g * wa, g * (1.0 - wa)
 
 
+@register
+class Minimum(_Binary):
+    """Elementwise minimum; at ties the gradient is split evenly between both inputs."""
+
+    name = "minimum"
+    domain = "distinct"
+
+    def forward(self, a, b):
+        return np.minimum(a, b)
+
+    def vjp(self, g, out, a, b):
+        wa = (a < b) + 0.5 * (a == b)
+        return g * wa, g * (1.0 - wa)
+
+
+@register
+class Where(Op):
+    """``where(cond, a, b)``: ``a`` where ``cond`` is true, else ``b`` (numpy broadcasting).
+
+    ``cond`` is a boolean array attribute, not differentiated. Unlike
+    ``a * mask + b * (1 - mask)``, an inf or nan in the branch not taken never
+    leaks into the result or the gradient.
+    """
+
+    name = "where"
+    kind = "where"
+
+    def check(self, a, b, cond):
+        if not isinstance(cond, np.ndarray) or cond.dtype != np.bool_:
+            raise TypeError(f"where: cond must be a boolean numpy array, got "
+                            f"{type(cond).__name__ if not isinstance(cond, np.ndarray) else cond.dtype}")
+        try:
+            np.broadcast_shapes(cond.shape, a.shape, b.shape)
+        except ValueError:
+            raise ShapeError(
+                f"where: cond {shape_str(cond.shape)}, a {shape_str(a.shape)} and b {shape_str(b.shape)} "
+                f"do not broadcast together"
+            ) from None
+
+    def forward(self, a, b, cond):
+        return np.where(cond, a, b)
+
+    def vjp(self, g, out, a, b, cond):
+        zero = np.zeros((), dtype=g.dtype)
+        return np.where(cond, g, zero), np.where(cond, zero, g)
+
+
+@register
+class Clip(Op):
+    """Elementwise ``min(max(a, lo), hi)``. The gradient passes where ``lo <= a <= hi``
+    (bounds included, as in PyTorch's ``clamp``) and is 0 where the value was clipped."""
+
+    name = "clip"
+    kind = "clip"
+
+    def check(self, a, lo=None, hi=None):
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"clip: lo ({lo}) must not exceed hi ({hi})")
+
+    def forward(self, a, lo=None, hi=None):
+        return np.clip(a, lo, hi)
+
+    def vjp(self, g, out, a, lo=None, hi=None):
+        inside = np.ones(a.shape, dtype=bool)
+        if lo is not None:
+            inside &= a >= lo
+        if hi is not None:
+            inside &= a <= hi
+        return (g * inside,)
+
+
 class _Unary(Op):
     kind = "unary"
 

@@ -67,21 +67,21 @@ class Mean(_Reduce):
         return (_expand_reduced(g / count, a.shape, axis, keepdims),)
 
 
-@register
-class Max(_Reduce):
-    """Maximum over ``axis``. Where several elements tie for the maximum the
+class _Extreme(_Reduce):
+    """Max or min over ``axis``. Where several elements tie for the extreme the
     gradient is split evenly between them (so it sums to the output gradient)."""
 
-    name = "max"
     domain = "distinct"
+    _numpy = None
 
     def check(self, a, axis=None, keepdims=False):
         super().check(a, axis, keepdims)
         if a.size == 0:
-            raise ShapeError(f"max: cannot take the maximum of an empty tensor of shape {shape_str(a.shape)}")
+            raise ShapeError(f"{self.name}: cannot take the {self.name} of an empty tensor of shape "
+                             f"{shape_str(a.shape)}")
 
     def forward(self, a, axis=None, keepdims=False):
-        return np.max(a, axis=axis, keepdims=keepdims)
+        return type(self)._numpy(a, axis=axis, keepdims=keepdims)
 
     def vjp(self, g, out, a, axis=None, keepdims=False):
         out_k = out if keepdims or not axis else np.expand_dims(out, axis)
@@ -89,3 +89,19 @@ class Max(_Reduce):
         mask = (a == out_k).astype(a.dtype)
         mask /= mask.sum(axis=axis, keepdims=True)
         return (mask * g_k,)
+
+
+@register
+class Max(_Extreme):
+    """Maximum over ``axis``; tied maxima share the gradient evenly."""
+
+    name = "max"
+    _numpy = staticmethod(np.max)
+
+
+@register
+class Min(_Extreme):
+    """Minimum over ``axis``; tied minima share the gradient evenly."""
+
+    name = "min"
+    _numpy = staticmethod(np.min)
