@@ -1,7 +1,9 @@
 """Sequence models built on tinygraph: recurrent cells as graph templates, recurrent
 layers that unroll them, and BPTT tools."""
 from .bptt import (
+    Contribution,
     detach_state,
+    grad_contributions,
     grad_norm,
     grad_norms_through_time,
     jacobian_norms,
@@ -17,5 +19,5 @@ from .rnn_cell import RNNCell
 __all__ = [
     "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "Recurrent",
     "truncated_bptt", "train_step", "detach_state", "grad_norm", "step_outputs",
-    "grad_norms_through_time", "jacobian_norms",
+    "grad_norms_through_time", "jacobian_norms", "grad_contributions", "Contribution",
 ]

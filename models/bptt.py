@@ -173,6 +173,112 @@ def step_outputs(outputs):
                      "(expected the outputs of tinygraph.unroll or of a models.RNN/LSTM/GRU)")
 
 
+class Contribution(NamedTuple):
+    instance: object  # (template_name, t) of the node that used the tensor, or None outside templates
+    node: Tensor  # the node that used it
+    grad: np.ndarray  # that use's share of the tensor's gradient, shape of the tensor
+
+
+_BUFFER_ATTRS = ("buffer", "grad_buffer")
+
+
+# Ops that only move or rearrange values. A cell may pass a shared parameter
+# through one of them outside the time steps (e.g. the LSTM concatenates its
+# gate matrices once per unroll); the per-step uses are then found behind it.
+_PLUMBING = frozenset({"concat", "stack", "reshape", "transpose", "index"})
+
+
+def grad_contributions(loss, tensor):
+    """Back-propagate ``loss`` and split ``dL/d tensor`` into one term per use of ``tensor``.
+
+    A parameter shared by T time steps is used by T nodes of the unrolled
+    graph, and its gradient is the sum of what each use contributes: the
+    seed's sum over t of ``(dL/dz_t) (dz_t/dW)``, for the use ``z_t`` of ``W``
+    at step t. This reads those terms from the graph: for every node that
+    uses ``tensor``, that node's vector-Jacobian product with the gradient
+    that reached it. Where ``tensor`` first passes through rearranging ops
+    outside any time step (``concat``, ``reshape``, ...; the fused LSTM and
+    GRU concatenate their per-gate matrices once per unroll), the uses behind
+    them are the terms, mapped back through those ops' VJPs, so the recurrent
+    matrices of every built-in cell split into one term per step. (Their
+    input matrices are used once, by the batched input projection, so they
+    give one term.) Call this *instead of* ``loss.backward()``: leaf
+    gradients accumulate as usual.
+
+    Parameters
+    ----------
+    loss : Tensor, one element
+    tensor : Tensor
+        Any tensor of the graph, e.g. ``rnn.cell.W_hh`` or ``lstm.cell.W_hf``.
+
+    Returns
+    -------
+    list of Contribution(instance, node, grad)
+        One per use, in graph order: ``instance`` is ``(template_name, t)`` of
+        the using node (None outside templates), ``grad`` has the shape of
+        ``tensor``; the terms sum to ``dL/d tensor``.
+    """
+    if not isinstance(loss, Tensor) or not isinstance(tensor, Tensor):
+        raise TypeError("grad_contributions: loss and tensor must be Tensors")
+    nodes = Graph(loss).nodes
+    users = {}
+    for n in nodes:
+        for p in n.parents:
+            users.setdefault(id(p), []).append(n)
+    if id(tensor) not in users:
+        raise ValueError(f"grad_contributions: {tensor.name or 'the tensor'} of shape {shape_text(tensor.shape)} "
+                         f"is not an input of any node in the graph of loss")
+    # paths tensor -> plumbing ... -> the node that really uses it (iteratively, no recursion)
+    paths, frontier = [], [(tensor, ())]
+    while frontier:
+        t, path = frontier.pop()
+        for n in users.get(id(t), ()):
+            if n.instance is None and n.op in _PLUMBING and id(n) in users:
+                frontier.append((n, path + (n,)))
+            else:
+                paths.append(path + (n,))
+    order = {id(n): k for k, n in enumerate(nodes)}
+    paths.sort(key=lambda path: order[id(path[-1])])
+    ends = list({id(path[-1]): path[-1] for path in paths}.values())
+    saved = [(n._retain, n.grad) for n in ends]
+    try:
+        for n in ends:
+            n.retain_grad()
+            n.grad = None
+        loss.backward()
+        terms = []
+        for path in paths:
+            chain = (tensor,) + path  # chain[k] is an input of chain[k + 1]
+            g = chain[-1].grad
+            for k in range(len(chain) - 1, 0, -1):
+                if g is None:
+                    break
+                g = _vjp_into(chain[k], chain[k - 1], g)
+            if g is None:
+                g = np.zeros(tensor.shape, dtype=tensor.dtype)
+            terms.append(Contribution(path[-1].instance, path[-1], g))
+    finally:
+        for n, (retain, grad) in zip(ends, saved):
+            n._retain, n.grad = retain, grad
+    return terms
+
+
+def _vjp_into(node, parent, g):
+    """The part of ``node``'s VJP with output gradient ``g`` that goes to its input ``parent``."""
+    from tinygraph.autograd import unbroadcast
+    from tinygraph.ops import dense
+
+    # the op's own VJP, without the output buffers it may write into during training
+    attrs = {k: v for k, v in node._attrs.items() if k not in _BUFFER_ATTRS}
+    in_grads = node._fn.vjp(g, node.data, *[p.data for p in node.parents], **attrs)
+    total = None
+    for position, (p, pg) in enumerate(zip(node.parents, in_grads)):
+        if p is parent and pg is not None:
+            pg = unbroadcast(dense(pg), parent.shape, node.op, position)
+            total = pg if total is None else total + pg
+    return total
+
+
 def grad_norms_through_time(loss, hs):
     """Back-propagate ``loss`` and return ``||dL/dh_t||`` for each tensor in ``hs``.
 

@@ -230,3 +230,54 @@ def test_jacobian_norms_puts_back_the_states_gradients_and_retain_marks():
     models.jacobian_norms(h_T, hs)
     np.testing.assert_array_equal(hs[1].grad, before)
     assert hs[1]._retain and not hs[2]._retain and hs[2].grad is None
+
+
+def test_grad_contributions_are_the_per_step_terms_of_bptt():
+    with tg.default_dtype(np.float64):
+        rnn = models.RNN(2, 3, output_size=1, rng=0)
+        xs = np.random.default_rng(0).normal(size=(5, 2, 2))
+        ys, _ = rnn(xs)
+        loss = (ys ** 2).sum()
+        terms = models.grad_contributions(loss, rnn.cell.W_hh)
+    assert [t.instance for t in terms] == [("RNNCell", t) for t in range(5)]
+    np.testing.assert_allclose(sum(t.grad for t in terms), rnn.cell.W_hh.grad, rtol=1e-12, atol=1e-14)
+    # the textbook recursion, by hand: term t is h_{t-1}^T (dL/dh_t * tanh')
+    Wxh, Whh, bh = rnn.cell.W_xh.data, rnn.cell.W_hh.data, rnn.cell.b_h.data
+    Why, by = rnn.W_hy.data, rnn.b_y.data
+    hs = [np.zeros((2, 3))]
+    for t in range(5):
+        hs.append(np.tanh(xs[t] @ Wxh + hs[-1] @ Whh + bh))
+    dh_next, expected = np.zeros((2, 3)), [None] * 5
+    for t in reversed(range(5)):
+        dh = 2 * (hs[t + 1] @ Why + by) @ Why.T + dh_next
+        da = dh * (1 - hs[t + 1] ** 2)
+        expected[t] = hs[t].T @ da
+        dh_next = da @ Whh.T
+    for term, want in zip(terms, expected):
+        np.testing.assert_allclose(term.grad, want, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("cls, name", [(models.LSTM, "W_hf"), (models.GRU, "W_hz")])
+def test_grad_contributions_see_through_the_fused_cells_concatenation(cls, name):
+    xs = np.random.default_rng(1).normal(size=(4, 2, 3))
+    per_step = {}
+    for fused in (True, False):
+        with tg.default_dtype(np.float64):
+            model = cls(3, 2, fused=fused, rng=0)
+            outputs, _ = model(xs)
+            terms = models.grad_contributions((outputs ** 2).sum(), getattr(model.cell, name))
+        assert [t.instance[1] for t in terms] == [0, 1, 2, 3]
+        np.testing.assert_allclose(sum(t.grad for t in terms), getattr(model.cell, name).grad, atol=1e-14)
+        per_step[fused] = [t.grad for t in terms]
+    for a, b in zip(per_step[True], per_step[False]):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-14)
+
+
+def test_grad_contributions_errors_and_restored_marks():
+    rnn = models.RNN(2, 3, rng=0)
+    outputs, _ = rnn(np.ones((3, 1, 2)))
+    loss = (outputs ** 2).sum()
+    with pytest.raises(ValueError, match="not an input of any node"):
+        models.grad_contributions(loss, tg.tensor(np.ones(2), name="stray"))
+    terms = models.grad_contributions(loss, rnn.cell.W_hh)
+    assert all(not t.node._retain and t.node.grad is None for t in terms)
