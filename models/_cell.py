@@ -76,6 +76,25 @@ class RecurrentCell(Template):
                 f"({batch}, {self.hidden_size}), got shape {shape_text(h.shape)}"
             )
 
+    def begin_fused_unroll(self, xs, W_x, b, step_blocks):
+        """The pooled workspaces of a fused cell's unroll; returns the projected inputs.
+
+        Projects all T inputs with one matmul into a pooled (T*B, G) array, and
+        takes from the pool the (step_blocks, T, B, H) array the T steps' fused
+        op writes its outputs into and the (T, B, 4H) array for their
+        pre-activation gradients (``self._steps``, ``self._step_grads``; ``self._t``
+        counts the steps).
+        """
+        T, B = xs.shape[0], xs.shape[1]
+        H = self.hidden_size
+        dtype = np.result_type(xs.dtype, W_x.dtype)
+        pool = self.buffers
+        projected = project_sequence(xs, W_x, b, buffer=pool.get("x_proj", (T * B, W_x.shape[1]), dtype))
+        object.__setattr__(self, "_steps", pool.get("steps", (step_blocks, T, B, H), dtype))
+        object.__setattr__(self, "_step_grads", pool.get("step_grads", (T, B, 4 * H), dtype))
+        object.__setattr__(self, "_t", 0)
+        return projected
+
     def zeros(self, batch_size, dtype, name=None):
         return tensor(np.zeros((batch_size, self.hidden_size), dtype=dtype or get_default_dtype()), name=name)
 

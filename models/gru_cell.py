@@ -1,8 +1,6 @@
 """The GRU cell as a graph template."""
 from __future__ import annotations
 
-import numpy as np
-
 from tinygraph import concat
 from tinygraph.ops import OPS
 from tinygraph.tensor import apply
@@ -111,15 +109,7 @@ class GRUCell(RecurrentCell):
         # gate order n, r, z for the projected inputs (see gru_cell)
         W_x = concat([self.W_xn, self.W_xr, self.W_xz], axis=1)
         b = concat([self.b_n, self.b_r, self.b_z], axis=0)
-        T, B = xs.shape[0], xs.shape[1]
-        H = self.hidden_size
-        dtype = np.result_type(xs.dtype, W_x.dtype)
-        pool = self.buffers
-        projected = project_sequence(xs, W_x, b, buffer=pool.get("x_proj", (T * B, 3 * H), dtype))
-        object.__setattr__(self, "_steps", pool.get("steps", (5, T, B, H), dtype))
-        object.__setattr__(self, "_step_grads", pool.get("step_grads", (T, B, 4 * H), dtype))
-        object.__setattr__(self, "_t", 0)
-        return projected
+        return self.begin_fused_unroll(xs, W_x, b, step_blocks=5)
 
     def step(self, p, h):
         self.check_hidden(h, p.shape[0])

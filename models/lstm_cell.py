@@ -1,8 +1,6 @@
 """The LSTM cell as a graph template."""
 from __future__ import annotations
 
-import numpy as np
-
 from tinygraph import concat
 from tinygraph.ops import OPS
 from tinygraph.tensor import apply
@@ -137,15 +135,7 @@ class LSTMCell(RecurrentCell):
         object.__setattr__(self, "_W_h", W_h)
         if not self.fused:
             return project_sequence(xs, W_x, b)
-        T, B = xs.shape[0], xs.shape[1]
-        H = self.hidden_size
-        dtype = np.result_type(xs.dtype, W_x.dtype)
-        pool = self.buffers
-        projected = project_sequence(xs, W_x, b, buffer=pool.get("x_proj", (T * B, 4 * H), dtype))
-        object.__setattr__(self, "_steps", pool.get("steps", (7, T, B, H), dtype))
-        object.__setattr__(self, "_step_grads", pool.get("step_grads", (T, B, 4 * H), dtype))
-        object.__setattr__(self, "_t", 0)
-        return projected
+        return self.begin_fused_unroll(xs, W_x, b, step_blocks=7)
 
     def step(self, p, state):
         h, c = self._split_state(state, p.shape[0])
