@@ -96,34 +96,36 @@ class Pow(_Binary):
         return ga, gb
 
 
+class _Pick(_Binary):
+    """Elementwise choice of one operand (``pick``: ``np.maximum`` or ``np.minimum``); the
+    gradient goes to the operand picked, and at ties is split evenly between both."""
+
+    domain = "distinct"
+    pick = None
+    wins = None  # a wins where wins(a, b)
+
+    def forward(self, a, b):
+        return type(self).pick(a, b)
+
+    def vjp(self, g, out, a, b):
+        wa = type(self).wins(a, b) + 0.5 * (a == b)
+        return g * wa, g * (1.0 - wa)
+
+
 @register
-class Maximum(_Binary):
+class Maximum(_Pick):
     """Elementwise maximum; at ties the gradient is split evenly between both inputs."""
 
     name = "maximum"
-    domain = "distinct"
-
-    def forward(self, a, b):
-        return np.maximum(a, b)
-
-    def vjp(self, g, out, a, b):
-        wa = (a > b) + 0.5 * (a == b)
-        return g * wa, g * (1.0 - wa)
+    pick, wins = staticmethod(np.maximum), staticmethod(np.greater)
 
 
 @register
-class Minimum(_Binary):
+class Minimum(_Pick):
     """Elementwise minimum; at ties the gradient is split evenly between both inputs."""
 
     name = "minimum"
-    domain = "distinct"
-
-    def forward(self, a, b):
-        return np.minimum(a, b)
-
-    def vjp(self, g, out, a, b):
-        wa = (a < b) + 0.5 * (a == b)
-        return g * wa, g * (1.0 - wa)
+    pick, wins = staticmethod(np.minimum), staticmethod(np.less)
 
 
 @register
