@@ -1,5 +1,6 @@
 """Output buffers of ops, zero-copy joins of adjacent slots, and lazy gradients
-(ScatterSum pieces read by lstm_cell's VJP, OuterSum runs over adjacent terms)."""
+(ScatterSum pieces read by the VJPs of lstm_cell and gru_cell, OuterSum runs over
+adjacent terms). gru_cell's equations and error messages are in tests/models/test_gru_fused.py."""
 import numpy as np
 import pytest
 
@@ -9,6 +10,7 @@ from tinygraph.ops import OPS, OuterSum, ScatterSum, join_tiles
 from tinygraph.tensor import apply
 
 LSTM = OPS["lstm_cell"]
+GRU = OPS["gru_cell"]
 rng = np.random.default_rng(0)
 
 
@@ -92,20 +94,32 @@ def test_outer_sum_over_adjacent_slots_equals_the_sum_of_products(order):
     np.testing.assert_allclose(total.materialize(), want, rtol=1e-12)
 
 
-# -- lstm_cell: buffers and lazy output gradient --------------------------------------------
+# -- lstm_cell and gru_cell: buffers and lazy output gradient --------------------------
 def lstm_inputs(B=3, K=2, H=4, dtype=np.float64):
     return (rng.normal(size=(B, 4 * H)).astype(dtype), rng.normal(size=(B, K)).astype(dtype),
             rng.normal(size=(K, 4 * H)).astype(dtype), rng.normal(size=(B, H)).astype(dtype))
 
 
-def test_lstm_cell_writes_into_its_buffers_and_matches_fresh_arrays():
-    arrays = lstm_inputs()
-    B, H = arrays[3].shape
-    buffer, grad_buffer = np.full((7, B, H), np.nan), np.full((B, 4 * H), np.nan)
+def gru_inputs(B=3, H=4, dtype=np.float64):
+    return (rng.normal(size=(B, 3 * H)).astype(dtype), rng.normal(size=(B, H)).astype(dtype),
+            rng.normal(size=(H, 3 * H)).astype(dtype), rng.normal(size=(H,)).astype(dtype))
+
+
+# the fused ops: (op, inputs, blocks of the output); the blocks are lstm_cell
+# [h c i f o g tanh(c)] and gru_cell [h r z n hn]. Both take a (B, 4H) grad_buffer for
+# the pre-activation gradient, of which x_proj's gradient is the first columns.
+FUSED = [pytest.param(LSTM, lstm_inputs, 7, id="lstm_cell"), pytest.param(GRU, gru_inputs, 5, id="gru_cell")]
+
+
+@pytest.mark.parametrize("op, inputs, n_blocks", FUSED)
+def test_fused_cell_writes_into_its_buffers_and_matches_fresh_arrays(op, inputs, n_blocks):
+    arrays = inputs()
+    B, H = 3, 4  # the inputs' defaults
+    buffer, grad_buffer = np.full((n_blocks, B, H), np.nan), np.full((B, 4 * H), np.nan)
     xs = [tg.tensor(a, requires_grad=True) for a in arrays]
     ys = [tg.tensor(a, requires_grad=True) for a in arrays]
-    out = apply(LSTM, *xs, buffer=buffer, grad_buffer=grad_buffer)
-    ref = apply(LSTM, *ys)
+    out = apply(op, *xs, buffer=buffer, grad_buffer=grad_buffer)
+    ref = apply(op, *ys)
     assert out.data is buffer
     np.testing.assert_array_equal(out.data, ref.data)
     G = rng.normal(size=out.shape)
@@ -113,7 +127,16 @@ def test_lstm_cell_writes_into_its_buffers_and_matches_fresh_arrays():
     ref.backward(G)
     for x, y in zip(xs, ys):
         np.testing.assert_allclose(x.grad, y.grad, rtol=1e-12)
-    np.testing.assert_allclose(grad_buffer, xs[0].grad)
+    np.testing.assert_allclose(grad_buffer[:, :arrays[0].shape[1]], xs[0].grad)
+
+
+@pytest.mark.parametrize("op, inputs, n_blocks", FUSED)
+def test_fused_cell_read_only_buffer_is_refused(op, inputs, n_blocks):
+    arrays = inputs()
+    buf = np.empty((n_blocks, 3, 4))
+    buf.flags.writeable = False
+    with pytest.raises(ShapeError, match="read-only"):
+        apply(op, *arrays, buffer=buf)
 
 
 @pytest.mark.parametrize("what, bad, message", [
@@ -132,18 +155,15 @@ def test_lstm_cell_buffer_errors(what, bad, message):
         apply(LSTM, *arrays, **{what: bad})
 
 
-def test_lstm_cell_read_only_buffer_is_refused():
-    arrays = lstm_inputs()
-    buf = np.empty((7, 3, 4))
-    buf.flags.writeable = False
-    with pytest.raises(ShapeError, match="read-only"):
-        apply(LSTM, *arrays, buffer=buf)
-
-
-@pytest.mark.parametrize("blocks", [(0,), (1,), (0, 1), (0, 0, 1), (0, 1, 3), (6,), (1, 1)])
-def test_lstm_cell_lazy_output_gradient_equals_the_dense_one(blocks):
-    arrays = lstm_inputs()
-    out = LSTM.forward(*arrays)
+@pytest.mark.parametrize("op, inputs, blocks", [
+    *[pytest.param(LSTM, lstm_inputs, blocks, id=f"lstm_cell-{blocks}")
+      for blocks in [(0,), (1,), (0, 1), (0, 0, 1), (0, 1, 3), (6,), (1, 1)]],
+    *[pytest.param(GRU, gru_inputs, blocks, id=f"gru_cell-{blocks}")
+      for blocks in [(0,), (0, 0), (1,), (0, 2), (0, 3, 4), (4,)]],
+])
+def test_fused_cell_lazy_output_gradient_equals_the_dense_one(op, inputs, blocks):
+    arrays = inputs()
+    out = op.forward(*arrays)
     lazy = None
     dense = np.zeros(out.shape)
     for k in blocks:
@@ -151,8 +171,9 @@ def test_lstm_cell_lazy_output_gradient_equals_the_dense_one(blocks):
         piece = ScatterSum(out.shape, out.dtype, k, value)
         lazy = piece if lazy is None else lazy.add(piece)
         dense[k] += value
-    got = LSTM.vjp(lazy, out, *arrays)
-    want = LSTM.vjp(dense, out, *arrays)
+    got = op.vjp(lazy, out, *arrays)
+    want = op.vjp(dense, out, *arrays)
+    assert len(got) == len(want) == len(arrays)
     for a, b in zip(got, want):
         np.testing.assert_allclose(OuterSum.materialize(a) if type(a) is OuterSum else a,
                                    OuterSum.materialize(b) if type(b) is OuterSum else b, rtol=1e-12, atol=1e-15)
