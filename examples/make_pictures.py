@@ -11,6 +11,8 @@ Pictures:
     grad_norms.png          ||dL/dh_t|| over 30 steps, tanh RNN versus LSTM (log scale)
     exploding.png           ||dh_T/dh_t|| for recurrent weights of spectral radius 0.7 / 1.0 / 1.5,
                             and training with and without gradient clipping
+    limitations.png         short effective memory (recall x_1 after T steps: tanh RNN vs LSTM) and
+                            the encoder-decoder state bottleneck (reversal accuracy vs length)
 """
 from __future__ import annotations
 
@@ -198,6 +200,90 @@ def exploding(out_dir, steps=40, hidden=32, batch=16, train_steps=200):
     return [path], jacobians, losses
 
 
+def limitations(out_dir, hidden=32, batch=32, steps=600):
+    """Two of the seed's cautions, measured by training.
+
+    Short effective memory: a tanh RNN and an LSTM (forget bias 1), each trained
+    with Adam to output x_1 after reading T values, for growing T; the final loss
+    relative to the target's variance (1 = learned nothing). State bottleneck:
+    an encoder-decoder (``examples/sequence_patterns.py``) reversing token
+    sequences of growing length through a state of 8 or 32 units; greedy
+    token accuracy.
+    """
+    from tinygraph import optim
+    from tinygraph.nn import functional as F
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from sequence_patterns import Reverser, fit
+
+    def recall_loss(cls, T, **options):
+        model = cls(1, hidden, output_size=1, rng=0, **options)
+        opt = optim.Adam(model.parameters(), lr=0.003)
+        rng = np.random.default_rng(0)
+        losses = []
+        for _ in range(steps):
+            xs = rng.uniform(-1, 1, size=(T, batch, 1)).astype(tg.get_default_dtype())
+            result = models.train_step(model, xs, xs[0], lambda out, target: F.mse_loss(out[-1], target),
+                                       optimizer=opt, max_norm=1.0)
+            losses.append(result.loss)
+        return float(np.mean(losses[-50:]) * 3)  # uniform(-1, 1) has variance 1/3
+
+    def reversal_accuracy(T, state_size, vocab=6):
+        rng = np.random.default_rng(0)
+        model = Reverser(vocab, hidden=state_size)
+
+        def sample():
+            tokens = rng.integers(0, vocab, size=(T, batch))
+            target = tokens[::-1]
+            return tokens, np.concatenate([np.full((1, batch), vocab), target[:-1]]), target
+
+        def loss_fn():
+            tokens, decoder_inputs, target = sample()
+            return F.cross_entropy(model(tokens, decoder_inputs), target)
+
+        fit(model.parameters(), loss_fn, steps, lr=0.01)
+        scores = []
+        for _ in range(4):
+            tokens, _, target = sample()
+            scores.append(float((model.greedy(tokens, T) == target).mean()))
+        return float(np.mean(scores))
+
+    delays = [2, 5, 10, 15, 20, 30]
+    memory = {"tanh RNN": [recall_loss(models.RNN, T) for T in delays],
+              "LSTM (forget bias 1)": [recall_loss(models.LSTM, T, forget_bias=1.0) for T in delays]}
+    lengths = [3, 6, 9, 12, 16]
+    bottleneck = {f"state of {h} units": [reversal_accuracy(T, h) for T in lengths] for h in (8, 32)}
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), dpi=110)
+    for label, values in memory.items():
+        left.plot(delays, values, marker="o", linewidth=1.6, label=label)
+    left.axhline(1.0, color="0.5", linestyle=":", linewidth=1)
+    left.set_xlabel("T: steps between x_1 and the answer")
+    left.set_ylabel("final loss / variance (1 = nothing learned)")
+    left.set_title(f"Short effective memory: recall x_1 after T steps ({steps} Adam steps)")
+    left.grid(True, alpha=0.35)
+    left.legend(frameon=False)
+    for label, values in bottleneck.items():
+        right.plot(lengths, values, marker="o", linewidth=1.6, label=label)
+    right.axhline(1 / 6, color="0.5", linestyle=":", linewidth=1)
+    right.set_ylim(0, 1.05)
+    right.set_xlabel("sequence length")
+    right.set_ylabel("greedy token accuracy (chance 1/6)")
+    right.set_title("State bottleneck: encoder-decoder reversing a sequence")
+    right.grid(True, alpha=0.35)
+    right.legend(frameon=False)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "limitations.png")
+    plots._save_figure(fig, path, "png")
+    plt.close(fig)
+    return [path], dict(zip(delays, zip(*memory.values()))), {h: dict(zip(lengths, v)) for h, v in bottleneck.items()}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out-dir", default=DOCS)
@@ -207,6 +293,8 @@ def main(argv=None):
     paths, series = grad_norms(args.out_dir)
     written += paths
     paths, jacobians, losses = exploding(args.out_dir)
+    written += paths
+    paths, memory, bottleneck = limitations(args.out_dir)
     written += paths
     for path in written:
         print("wrote", os.path.normpath(path))
@@ -218,6 +306,10 @@ def main(argv=None):
         finite = np.isfinite(curve)
         status = f"final loss {curve[-1]:.3f}" if finite.all() else f"diverged at step {np.argmin(finite)}"
         print(f"training with {label}: first loss {curve[0]:.3f}, {status}")
+    for T, (rnn_loss, lstm_loss) in memory.items():
+        print(f"recall after T={T}: tanh RNN loss/var {rnn_loss:.3f}, LSTM loss/var {lstm_loss:.3f}")
+    for label, scores in bottleneck.items():
+        print(f"reversal with a {label}: " + ", ".join(f"length {n}: {a:.2f}" for n, a in scores.items()))
     return 0
 
 
