@@ -21,6 +21,9 @@ def add_draw_parser(subparsers):
     p.add_argument("--folded", action="store_true", help="one copy of the cell, state edges drawn back into it")
     p.add_argument("--grads", action="store_true", help="colour nodes by gradient norm (runs backward)")
     p.add_argument("--compact", action="store_true", help="one box per time step")
+    p.add_argument("--animate", action="store_true",
+                   help="animate the backward pass step by step (runs backward); --out must be a .gif "
+                        "(needs Pillow: pip install tinygraph[plot]) or a folder ending in / for SVG frames")
     p.add_argument("--fused", action="store_true",
                    help="LSTM/GRU: draw each step as the one fused op that training runs "
                         "(default: every gate as its own node)")
@@ -67,6 +70,8 @@ def model_graph_builder():
 def run_draw(args):
     from . import dot, output as render
 
+    if getattr(args, "animate", False):
+        return _run_animate(args)
     ext = os.path.splitext(args.out)[1].lower().lstrip(".")
     if ext not in render.RENDERED_FORMATS + render.SOURCE_FORMATS:
         print(f"tinygraph draw: cannot tell the format of --out {args.out!r}; use .svg, .png, .pdf or .dot")
@@ -93,4 +98,42 @@ def run_draw(args):
         print(f"tinygraph draw: {exc}")
         return 1
     print(f"wrote {args.out}")
+    return 0
+
+
+def _run_animate(args):
+    from . import animate, dot, output
+
+    folder_out = args.out.endswith(("/", os.sep)) or os.path.isdir(args.out)
+    if not folder_out and os.path.splitext(args.out)[1].lower() != ".gif":
+        print(f"tinygraph draw --animate: --out {args.out!r} must be a .gif file, or a folder ending in / for "
+              f"numbered SVG frames")
+        return 2
+    if args.folded:
+        print("tinygraph draw --animate: --folded is not supported (a folded node stands for one tensor per "
+              "step, reached at different times); use --compact or neither")
+        return 2
+    target = args.out.rstrip("/" + os.sep) if folder_out else args.out
+    out_folder = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(out_folder):
+        print(f"tinygraph draw: cannot write {args.out!r}: the folder {out_folder!r} does not exist")
+        return 2
+    build = model_graph_builder()
+    loss = build(args.model, args.steps, args.input_size, args.hidden_size, args.batch, args.seed,
+                 grads=True, fused=args.fused)
+    limit = dot.DEFAULT_MAX_NODES if args.max_nodes is None else (None if args.max_nodes == 0 else args.max_nodes)
+    title = f"{args.model.upper()}, {args.steps} steps" + (", compact" if args.compact else "") + \
+        ": the backward pass"
+    try:
+        frames = animate.backward_frames(loss, compact=args.compact, max_nodes=limit, title=title)
+    except ValueError as exc:
+        print(f"tinygraph draw: {exc}")
+        return 2
+    try:
+        written = animate.save_animation(frames, args.out)
+    except (ImportError, output.GraphvizNotFoundError) as exc:
+        print(f"tinygraph draw: {exc}")
+        return 1
+    where = args.out if isinstance(written, str) else f"{len(written)} frames into {args.out}"
+    print(f"wrote {where} ({len(frames)} frames)" if isinstance(written, str) else f"wrote {where}")
     return 0

@@ -87,6 +87,14 @@ def draw(*roots, folded=False, grads=False, compact=False, max_nodes=DEFAULT_MAX
     >>> tinygraph.draw(loss, folded=True).render...   # doctest: +SKIP
     """
     graph = _graph_of(roots)
+    grad_range = _check_options(folded, grads, compact, max_nodes, rankdir, title, grad_range, show_dtype, legend)
+    view = _view_of(graph, folded, compact, max_nodes)
+    paint = _gradient_paint(graph, view, grad_range) if grads else None
+    return _emit(view, paint, title, show_dtype, legend, rankdir)
+
+
+def _check_options(folded, grads, compact, max_nodes, rankdir, title, grad_range, show_dtype, legend):
+    """Check ``draw``'s options (TypeError/ValueError); returns ``grad_range`` as a pair of floats or None."""
     for name, value in (("folded", folded), ("grads", grads), ("compact", compact), ("show_dtype", show_dtype),
                         ("legend", legend)):
         if not isinstance(value, bool):
@@ -97,15 +105,16 @@ def draw(*roots, folded=False, grads=False, compact=False, max_nodes=DEFAULT_MAX
         raise ValueError(f"draw: rankdir must be one of {_RANKDIRS}, got {rankdir!r}")
     if title is not None and not isinstance(title, str):
         raise TypeError(f"draw: title must be a str or None, got {type(title).__name__}")
-    grad_range = _check_grad_range(grad_range)
+    return _check_grad_range(grad_range)
 
+
+def _view_of(graph, folded, compact, max_nodes):
     view = _folded(graph) if folded else unrolled(graph)
     if compact:
         view = _compact(view)
     if max_nodes is not None and len(view) > max_nodes:
         raise ValueError(_too_big_message(len(graph), len(view), max_nodes, folded, compact))
-    paint = _gradient_paint(graph, view, grad_range) if grads else None
-    return _emit(view, paint, title, show_dtype, legend, rankdir)
+    return view
 
 
 def _graph_of(roots):
@@ -148,11 +157,28 @@ def _too_big_message(n_graph, n_view, limit, folded, compact):
 
 
 class _Paint:
-    """Per-node fill from gradient norms, and the legend for them."""
+    """Per-node fill from gradient norms, and the legend for them.
 
-    def __init__(self, norms, scale, any_missing, any_nonfinite):
+    The animation of the backward pass (``animate.py``) also sets ``pending``
+    (ids of nodes whose gradient is not computed yet: grey, their gradient line
+    kept but its value invisible, so every frame has the same label sizes),
+    ``texts`` (the gradient text of each node, the same in every frame),
+    ``current`` (the node being processed: a thick outline), ``active_edges``
+    (the edges its gradient flows back along), ``step`` (a caption line) and
+    ``extra_legend`` (HTML-like cells for the legend).
+    """
+
+    def __init__(self, norms, scale, any_missing, any_nonfinite, pending=None, texts=None, current=None,
+                 active_edges=(), step=None, extra_legend=None):
         self.norms, self.scale = norms, scale
         self.any_missing, self.any_nonfinite = any_missing, any_nonfinite
+        self.pending, self.texts, self.current = pending or set(), texts or {}, current
+        self.active_edges, self.step, self.extra_legend = set(active_edges), step, extra_legend
+
+
+PENDING_FILL = "#dcdcdc"  # animation: gradient not computed yet
+PENDING_BORDER = "#9a9a9a"
+HIGHLIGHT = "#ff4f00"  # animation: the node being processed, and the edges its gradient flows back along
 
 
 def _gradient_paint(graph, view, grad_range):
@@ -209,7 +235,7 @@ def _emit(view, paint, title, show_dtype, legend, rankdir):
     for node in loose:
         _emit_node(g, node, paint, show_dtype)
     for edge in view.edges:
-        _emit_edge(g, edge, view)
+        _emit_edge(g, edge, view, paint is not None and (edge.src, edge.dst) in paint.active_edges)
     key = None
     if legend and paint is None:
         key = key_html({n.kind for n in view.nodes.values()},
@@ -228,28 +254,37 @@ def _emit_node(g, node, paint, show_dtype):
         attrs["style"] = "filled,rounded"
     if kind == PARAM:
         attrs["penwidth"] = "1.4"
-    ink, muted, grad_text = INK, MUTED, None
+    ink, muted, grad_text, grad_value = INK, MUTED, None, None
     if paint is not None and kind != CONST:
         norm = paint.norms.get(node.id)
-        fill = paint.scale.fill(norm)
+        pending = node.id in paint.pending
+        fill = PENDING_FILL if pending else paint.scale.fill(norm)
         attrs["fillcolor"] = fill
         ink = colors.text_color(fill)
         muted = "#e8e8e8" if ink == "#ffffff" else "#2a2a2a"  # grey on mid colours is unreadable
-        if norm is None:
+        prefix = "‖∂L/∂out‖ " if kind == BLOCK else "‖g‖ "
+        if pending:
+            attrs["color"] = PENDING_BORDER
+            grad_text, grad_value = prefix, (paint.texts[node.id], fill)  # the value drawn in the fill colour
+        elif norm is None:
             attrs["style"] += ",dashed"
             attrs["color"] = "#aaaaaa"
+        elif node.id in paint.texts:
+            grad_text, grad_value = prefix, (paint.texts[node.id], muted)
         else:
-            grad_text = ("‖∂L/∂out‖ " if kind == BLOCK else "‖g‖ ") + colors.format_norm(norm)
+            grad_text = prefix + colors.format_norm(norm)
     attrs["fontcolor"] = ink
     if node.is_root:
         attrs.update(peripheries="2", color=ROOT_BORDER, penwidth="1.6")
+    if paint is not None and paint.current == node.id:
+        attrs.update(color=HIGHLIGHT, penwidth="4")
     if kind == CONST:
         attrs.pop("style")
         attrs.pop("fillcolor")
-    g.node(node.id, node_label(node, grad_text, ink, muted, show_dtype), **attrs)
+    g.node(node.id, node_label(node, grad_text, ink, muted, show_dtype, grad_value), **attrs)
 
 
-def _emit_edge(g, edge, view):
+def _emit_edge(g, edge, view, active=False):
     attrs = {}
     if edge.kind == PARAM_EDGE:
         attrs.update(color="#d9a66b", arrowsize="0.45", penwidth="0.7")
@@ -273,6 +308,8 @@ def _emit_edge(g, edge, view):
         attrs["label"] = f"×{edge.count}"
     if "label" in attrs:
         attrs.setdefault("fontcolor", _STATE_COLOR if edge.kind in (STATE, BACK, INIT) else MUTED)
+    if active:  # penwidth and colour only: the layout does not change
+        attrs.update(color=HIGHLIGHT, penwidth="2.6")
     g.edge(edge.src, edge.dst, **attrs)
 
 
@@ -280,10 +317,15 @@ def _caption(title, paint, key):
     parts = []
     if title:
         parts.append(f'<tr><td align="left"><b>{_escape(title)}</b></td></tr>')
+    if paint is not None and paint.step is not None:
+        parts.append(f'<tr><td align="left">{paint.step}</td></tr>')
     if key:
         parts.append(f'<tr><td align="left">{key}</td></tr>')
     if paint is not None:
         legend = colors.legend_html(paint.scale, paint.any_missing, paint.any_nonfinite)
+        if paint.extra_legend:
+            legend = ('<table border="0" cellborder="0" cellspacing="0"><tr><td valign="top">' + legend
+                      + f'</td><td valign="bottom">{paint.extra_legend}</td></tr></table>')
         parts.append(f'<tr><td align="left">{legend}</td></tr>')
     if not parts:
         return None

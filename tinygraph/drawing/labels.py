@@ -80,8 +80,13 @@ def constant_text(t):
     return f"{v:g}"
 
 
-def node_label(node, grad_text=None, ink=INK, muted=MUTED, show_dtype=True):
-    """An HTML-like label: a bold title line and a small line of details."""
+def node_label(node, grad_text=None, ink=INK, muted=MUTED, show_dtype=True, grad_value=None):
+    """An HTML-like label: a bold title line and a small line of details.
+
+    ``grad_value``, a pair ``(text, colour)``, is appended to the gradient line
+    in its own colour (the animation draws a value not computed yet in the
+    fill colour, so that the label keeps its size).
+    """
     t = node.tensor
     if node.kind == BLOCK:
         lines = [f"<b>{_e(node.title)}</b>", _small(node.detail, muted)]
@@ -100,7 +105,10 @@ def node_label(node, grad_text=None, ink=INK, muted=MUTED, show_dtype=True):
             detail += f" ×{node.count}"
         lines = [f"<b>{_e(title)}</b>", _small(_e(detail), muted)]
     if grad_text is not None:
-        lines.append(_small(_e(grad_text), muted))
+        line = _small(_e(grad_text), muted)
+        if grad_value is not None:
+            line += _small(_e(grad_value[0]), grad_value[1])
+        lines.append(line)
     return "<" + "<br/>".join(lines) + ">"
 
 

@@ -89,3 +89,56 @@ def test_bad_arguments_exit_with_usage(argv, capsys):
 def test_draw_into_a_missing_folder_is_a_clear_error(tmp_path, capsys):
     assert main(["draw", "--model", "rnn", "--out", str(tmp_path / "missing" / "g.dot")]) == 2
     assert "does not exist" in capsys.readouterr().out
+
+
+def test_animate_flag_is_parsed():
+    parser = argparse.ArgumentParser()
+    add_draw_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["draw", "--animate", "--compact", "--out", "b.gif"])
+    assert args.animate and args.compact and not parser.parse_args(["draw", "--out", "g.svg"]).animate
+
+
+@needs_dot
+@pytest.mark.parametrize("model, flags", [("rnn", []), ("lstm", ["--compact"]), ("gru", ["--fused"])])
+def test_animate_writes_a_gif(tmp_path, capsys, model, flags):
+    Image = pytest.importorskip("PIL.Image")
+    from models.drawing import build_model_graph
+    from tinygraph.drawing import backward_frames
+
+    out = tmp_path / "backward.gif"
+    assert main(["draw", "--model", model, "--steps", "2", "--animate", "--out", str(out)] + flags) == 0
+    expected = len(backward_frames(build_model_graph(model, 2, grads=True, fused="--fused" in flags),
+                                   compact="--compact" in flags))
+    with Image.open(out) as gif:
+        assert gif.n_frames == expected
+    assert f"wrote {out} ({expected} frames)" in capsys.readouterr().out
+
+
+@needs_dot
+def test_animate_into_a_folder_writes_svg_frames(tmp_path, capsys):
+    out = str(tmp_path / "frames") + "/"
+    assert main(["draw", "--model", "rnn", "--steps", "2", "--compact", "--animate", "--out", out]) == 0
+    files = sorted(os.listdir(tmp_path / "frames"))
+    assert files[0] == "frame_000.svg" and all(f.endswith(".svg") for f in files)
+    assert f"wrote {len(files)} frames into {out}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--folded", "--out", "b.gif"], "--folded is not supported"),
+    (["--out", "b.svg"], "must be a .gif file"),
+    (["--out", "missing/b.gif"], "does not exist"),
+])
+def test_animate_refuses_bad_combinations(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(["draw", "--animate"] + argv) == 2
+    assert message in capsys.readouterr().out
+    assert os.listdir(tmp_path) == []
+
+
+def test_animate_without_dot_prints_install_hint(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("PIL")
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "dot" else real_which(name, *a, **k))
+    assert main(["draw", "--animate", "--out", str(tmp_path / "b.gif")]) == 1
+    assert "apt-get install graphviz" in capsys.readouterr().out
+    assert os.listdir(tmp_path) == []
