@@ -8,6 +8,8 @@ Pictures:
     rnn_unrolled.svg/.png   a tanh RNN unrolled over 3 steps, one cluster per step
     lstm_folded.svg/.png    the LSTM folded: one copy of the cell, h and c drawn back into it
     rnn_grads.svg/.png      gradient norms painted on an RNN (loss on the last step only)
+    bptt_backward.gif       the backward pass of a tanh RNN over 3 steps, one frame per node the walk
+                            processes (needs Pillow, which comes with matplotlib)
     grad_norms.png          ||dL/dh_t|| over 30 steps, tanh RNN versus LSTM (log scale)
     exploding.png           ||dh_T/dh_t|| for recurrent weights of spectral radius 0.7 / 1.0 / 1.5,
                             and training with and without gradient clipping
@@ -95,6 +97,23 @@ def rnn_grads(out_dir):
     g = tg.draw(loss, grads=True,
                 title="Gradient flow, loss on the last step only: ||dL/dh_t|| shrinks going back in time")
     return save_both(g, out_dir, "rnn_grads")
+
+
+def bptt_backward(out_dir):
+    """Backpropagation through time as an animation: the engine's backward walk, node by node."""
+    from tinygraph.drawing import backward_frames, save_animation
+
+    model = models.RNN(2, 3, rng=0)
+    outputs, _ = model(sequence(3, 1, 2), zeros(1, 3, "h0"))
+    name_steps(outputs)
+    loss = (outputs ** 2).mean()
+    loss.name = "loss"
+    loss.backward(retain_grads=True)
+    frames = backward_frames(loss, title="Backpropagation through time: a tanh RNN over 3 steps, "
+                                         "loss on every output, one frame per node the backward pass processes")
+    path = os.path.join(out_dir, "bptt_backward.gif")
+    save_animation(frames, path, seconds_per_frame=0.7, dpi=80)
+    return [path]
 
 
 def grad_norms(out_dir, steps=30, hidden=32, inputs=8, batch=4):
@@ -290,6 +309,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.makedirs(args.out_dir, exist_ok=True)
     written = rnn_unrolled(args.out_dir) + lstm_folded(args.out_dir) + rnn_grads(args.out_dir)
+    written += bptt_backward(args.out_dir)
     paths, series = grad_norms(args.out_dir)
     written += paths
     paths, jacobians, losses = exploding(args.out_dir)

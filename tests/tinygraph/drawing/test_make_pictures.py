@@ -20,7 +20,7 @@ def test_make_pictures_writes_every_docs_picture(tmp_path):
     assert run.returncode == 0, run.stderr
     expected = {"rnn_unrolled.svg", "rnn_unrolled.png", "lstm_folded.svg", "lstm_folded.png",
                 "rnn_grads.svg", "rnn_grads.png", "grad_norms.png", "exploding.png",
-                "limitations.png"}
+                "limitations.png", "bptt_backward.gif"}
     assert set(os.listdir(tmp_path)) == expected
     assert expected <= set(os.listdir(os.path.join(ROOT, "docs")))
     # the RNN's gradient at step 0 is orders of magnitude below the LSTM's (vanishing gradient)
