@@ -106,20 +106,24 @@ def sigmoid(a):
 GATE_ORDER = {"lstm": "ifog", "gru": "rzn"}
 
 
-def numpy_weights(model, cell):
-    """The tinygraph model's weights in the baseline's layout (gates fused, order i, f, o, g
-    for the LSTM, r, z, n for the GRU)."""
+def numpy_weights(model, cell, what="data"):
+    """The tinygraph model's weights (``what="data"``) or their gradients (``what="grad"``)
+    in the baseline's layout (gates fused, order i, f, o, g for the LSTM, r, z, n for the GRU)."""
     c = model.rnn.cell
-    w = {"E": model.E.data, "W_out": model.W_out.data, "b_out": model.b_out.data}
+
+    def get(p):
+        return getattr(p, what)
+
+    w = {"E": get(model.E), "W_out": get(model.W_out), "b_out": get(model.b_out)}
     if cell in GATE_ORDER:
         gates = GATE_ORDER[cell]
-        w["Wx"] = np.concatenate([getattr(c, "W_x" + k).data for k in gates], axis=1)
-        w["Wh"] = np.concatenate([getattr(c, "W_h" + k).data for k in gates], axis=1)
-        w["b"] = np.concatenate([getattr(c, "b_" + k).data for k in gates])
+        w["Wx"] = np.concatenate([get(getattr(c, "W_x" + k)) for k in gates], axis=1)
+        w["Wh"] = np.concatenate([get(getattr(c, "W_h" + k)) for k in gates], axis=1)
+        w["b"] = np.concatenate([get(getattr(c, "b_" + k)) for k in gates])
         if cell == "gru":
-            w["b_hn"] = c.b_hn.data
+            w["b_hn"] = get(c.b_hn)
     else:
-        w["Wx"], w["Wh"], w["b"] = c.W_xh.data, c.W_hh.data, c.b_h.data
+        w["Wx"], w["Wh"], w["b"] = get(c.W_xh), get(c.W_hh), get(c.b_h)
     return w
 
 
@@ -230,27 +234,12 @@ def numpy_step(w, idx, targets, cell):
 def check_agreement(model, w, idx, targets, cell):
     loss = tinygraph_step(model, idx, targets)
     ref_loss, ref = numpy_step(w, idx, targets, cell)
-    got = numpy_weights_grads(model, cell)
+    got = numpy_weights(model, cell, "grad")
     worst = max(float(np.max(np.abs(got[k] - ref[k]))) / (float(np.max(np.abs(ref[k]))) + 1e-30) for k in ref)
     if abs(loss.item() - ref_loss) > 1e-4 * abs(ref_loss) or worst > 1e-3:
         raise SystemExit(f"bench_rnn: tinygraph and numpy disagree (loss {loss.item()} vs {ref_loss}, "
                          f"worst relative gradient difference {worst:.2e})")
     return worst
-
-
-def numpy_weights_grads(model, cell):
-    c = model.rnn.cell
-    g = {"E": model.E.grad, "W_out": model.W_out.grad, "b_out": model.b_out.grad}
-    if cell in GATE_ORDER:
-        gates = GATE_ORDER[cell]
-        g["Wx"] = np.concatenate([getattr(c, "W_x" + k).grad for k in gates], axis=1)
-        g["Wh"] = np.concatenate([getattr(c, "W_h" + k).grad for k in gates], axis=1)
-        g["b"] = np.concatenate([getattr(c, "b_" + k).grad for k in gates])
-        if cell == "gru":
-            g["b_hn"] = c.b_hn.grad
-    else:
-        g["Wx"], g["Wh"], g["b"] = c.W_xh.grad, c.W_hh.grad, c.b_h.grad
-    return g
 
 
 # ---------------------------------------------------------------------------

@@ -44,6 +44,7 @@ class RecurrentCell(Template):
         self.input_size = check_size(kind, "input_size", input_size)
         self.hidden_size = check_size(kind, "hidden_size", hidden_size)
         object.__setattr__(self, "_rng", as_rng(rng))
+        self.clear_unroll()
 
     def _uniform(self, *shape):
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -76,24 +77,49 @@ class RecurrentCell(Template):
                 f"({batch}, {self.hidden_size}), got shape {shape_text(h.shape)}"
             )
 
+    def project_pooled(self, xs, W_x, b):
+        """``project_sequence`` into a (T*B, G) array from the cell's buffer pool."""
+        dtype = np.result_type(xs.dtype, W_x.dtype)
+        buffer = self.buffers.get("x_proj", (xs.shape[0] * xs.shape[1], W_x.shape[1]), dtype)
+        return project_sequence(xs, W_x, b, buffer=buffer)
+
+    # -- the workspaces of a fused cell's unroll (LSTM, GRU) --------------------------
     def begin_fused_unroll(self, xs, W_x, b, step_blocks):
         """The pooled workspaces of a fused cell's unroll; returns the projected inputs.
 
         Projects all T inputs with one matmul into a pooled (T*B, G) array, and
         takes from the pool the (step_blocks, T, B, H) array the T steps' fused
         op writes its outputs into and the (T, B, 4H) array for their
-        pre-activation gradients (``self._steps``, ``self._step_grads``; ``self._t``
-        counts the steps).
+        pre-activation gradients; ``step_buffers`` hands out step t's slots.
         """
         T, B = xs.shape[0], xs.shape[1]
         H = self.hidden_size
         dtype = np.result_type(xs.dtype, W_x.dtype)
-        pool = self.buffers
-        projected = project_sequence(xs, W_x, b, buffer=pool.get("x_proj", (T * B, W_x.shape[1]), dtype))
-        object.__setattr__(self, "_steps", pool.get("steps", (step_blocks, T, B, H), dtype))
-        object.__setattr__(self, "_step_grads", pool.get("step_grads", (T, B, 4 * H), dtype))
+        object.__setattr__(self, "_steps", self.buffers.get("steps", (step_blocks, T, B, H), dtype))
+        object.__setattr__(self, "_step_grads", self.buffers.get("step_grads", (T, B, 4 * H), dtype))
         object.__setattr__(self, "_t", 0)
-        return projected
+        return self.project_pooled(xs, W_x, b)
+
+    def step_buffers(self, *operands):
+        """``buffer=``/``grad_buffer=`` attributes for the next step's fused op: slot t of the
+        workspaces, or none (fresh arrays) when the operands do not match them (e.g. a
+        state of another dtype, or a step run outside ``unroll``)."""
+        steps, t = self._steps, self._t
+        if (steps is None or t >= steps.shape[1] or steps.shape[2] != operands[0].shape[0]
+                or any(x.data.dtype != steps.dtype for x in operands)):
+            return {}
+        object.__setattr__(self, "_t", t + 1)
+        return {"buffer": steps[:, t], "grad_buffer": self._step_grads[t]}
+
+    def end_unroll(self):
+        self.clear_unroll()
+
+    def clear_unroll(self):
+        """Drop the unroll's cached weights and workspaces (the graph's tensors hold the ones they use)."""
+        object.__setattr__(self, "_W_h", None)
+        object.__setattr__(self, "_steps", None)
+        object.__setattr__(self, "_step_grads", None)
+        object.__setattr__(self, "_t", 0)
 
     def zeros(self, batch_size, dtype, name=None):
         return tensor(np.zeros((batch_size, self.hidden_size), dtype=dtype or get_default_dtype()), name=name)

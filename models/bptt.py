@@ -13,6 +13,8 @@ from typing import NamedTuple
 import numpy as np
 
 from tinygraph import Graph, Tensor
+from tinygraph.autograd import unbroadcast
+from tinygraph.ops import dense
 from tinygraph.optim import clip_grad_norm_
 
 from ._cell import shape_text
@@ -265,9 +267,6 @@ def grad_contributions(loss, tensor):
 
 def _vjp_into(node, parent, g):
     """The part of ``node``'s VJP with output gradient ``g`` that goes to its input ``parent``."""
-    from tinygraph.autograd import unbroadcast
-    from tinygraph.ops import dense
-
     # the op's own VJP, without the output buffers it may write into during training
     attrs = {k: v for k, v in node._attrs.items() if k not in _BUFFER_ATTRS}
     in_grads = node._fn.vjp(g, node.data, *[p.data for p in node.parents], **attrs)

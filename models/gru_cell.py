@@ -77,13 +77,6 @@ class GRUCell(RecurrentCell):
         for gate in "rzn":
             setattr(self, f"b_{gate}", self._uniform(H))
         self.b_hn = self._uniform(H)
-        self._clear_unroll()
-
-    def _clear_unroll(self):
-        object.__setattr__(self, "_W_h", None)
-        object.__setattr__(self, "_steps", None)  # (5, T, B, H) workspace of the step outputs
-        object.__setattr__(self, "_step_grads", None)  # (T, B, 4H) their pre-activation gradients
-        object.__setattr__(self, "_t", 0)
 
     def forward(self, x, h):
         x = self.check_input(x)
@@ -115,14 +108,7 @@ class GRUCell(RecurrentCell):
         self.check_hidden(h, p.shape[0])
         H = self.hidden_size
         if self.fused:
-            steps, t = self._steps, self._t
-            if steps is not None and t < steps.shape[1] and steps.dtype == h.data.dtype == p.data.dtype \
-                    == self._W_h.data.dtype == self.b_hn.data.dtype and steps.shape[2] == p.shape[0]:
-                object.__setattr__(self, "_t", t + 1)
-                out = apply(_GRU_CELL, p, h, self._W_h, self.b_hn, buffer=steps[:, t],
-                            grad_buffer=self._step_grads[t])
-            else:
-                out = apply(_GRU_CELL, p, h, self._W_h, self.b_hn)
+            out = apply(_GRU_CELL, p, h, self._W_h, self.b_hn, **self.step_buffers(p, h, self._W_h, self.b_hn))
             h_new = out[0]
             out.name = "[h r z n hn]"
             _name(h=h_new)
@@ -134,7 +120,3 @@ class GRUCell(RecurrentCell):
         h_new = n + z * (h - n)
         _name(r=r, z=z, n=n, h=h_new)
         return h_new, h_new
-
-    def end_unroll(self):
-        # drop the references to the workspaces: the graph's tensors hold the ones they use
-        self._clear_unroll()

@@ -83,13 +83,6 @@ class LSTMCell(RecurrentCell):
             setattr(self, f"b_{gate}", self._uniform(H))
         if forget_bias is not None:
             self.b_f.data[...] = float(forget_bias)
-        self._clear_unroll()
-
-    def _clear_unroll(self):
-        object.__setattr__(self, "_W_h", None)
-        object.__setattr__(self, "_steps", None)  # (7, T, B, H) workspace of the step outputs
-        object.__setattr__(self, "_step_grads", None)  # (T, B, 4H) their pre-activation gradients
-        object.__setattr__(self, "_t", 0)
 
     def forward(self, x, state):
         x = self.check_input(x)
@@ -141,13 +134,7 @@ class LSTMCell(RecurrentCell):
         h, c = self._split_state(state, p.shape[0])
         H = self.hidden_size
         if self.fused:
-            steps, t = self._steps, self._t
-            if steps is not None and t < steps.shape[1] and steps.dtype == h.data.dtype == c.data.dtype \
-                    == p.data.dtype == self._W_h.data.dtype and steps.shape[2] == p.shape[0]:
-                object.__setattr__(self, "_t", t + 1)
-                out = apply(_LSTM_CELL, p, h, self._W_h, c, buffer=steps[:, t], grad_buffer=self._step_grads[t])
-            else:
-                out = apply(_LSTM_CELL, p, h, self._W_h, c)
+            out = apply(_LSTM_CELL, p, h, self._W_h, c, **self.step_buffers(p, h, c, self._W_h))
             h_new, c_new = out[0], out[1]
             out.name = "[h c i f o g tanh(c)]"
             _name(c=c_new, h=h_new)
@@ -161,7 +148,3 @@ class LSTMCell(RecurrentCell):
         h_new = o * c_new.tanh()
         _name(z=z, i=i, f=f, g=g, o=o, c=c_new, h=h_new)
         return h_new, (h_new, c_new)
-
-    def end_unroll(self):
-        # drop the references to the workspaces: the graph's tensors hold the ones they use
-        self._clear_unroll()

@@ -1,9 +1,7 @@
 """The Elman cell as a graph template."""
 from __future__ import annotations
 
-import numpy as np
-
-from ._cell import RecurrentCell, project_sequence
+from ._cell import RecurrentCell
 
 _ACTIVATIONS = ("tanh", "relu")
 
@@ -74,10 +72,7 @@ class RNNCell(RecurrentCell):
 
     def begin_unroll(self, xs):
         self.check_sequence(xs)
-        T, B = xs.shape[0], xs.shape[1]
-        dtype = np.result_type(xs.dtype, self.W_xh.dtype)
-        buffer = self.buffers.get("x_proj", (T * B, self.hidden_size), dtype)
-        return project_sequence(xs, self.W_xh, self.b_h, buffer=buffer)
+        return self.project_pooled(xs, self.W_xh, self.b_h)
 
     def step(self, p, h):
         self.check_hidden(h, p.shape[0])

@@ -70,11 +70,11 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
                 num_flat[i] = (plus - minus) / (2 * eps)
             excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
             finite = np.isfinite(excess)  # NaN/inf in either gradient is a failure too, never a pass
-            if excess.size and (np.any(excess[finite] > 0) or not finite.all()):
-                if np.any(excess[finite] > 0):
-                    flat_worst = int(np.argmax(np.where(finite, excess, -np.inf)))
-                else:
-                    flat_worst = int(np.flatnonzero(~finite)[0])
+            over = finite & (excess > 0)
+            if over.any() or not finite.all():
+                # the worst finite violation first; a non-finite element otherwise
+                worst_flat = np.where(finite, excess, -np.inf) if over.any() else ~finite
+                flat_worst = int(np.argmax(worst_flat))
                 worst = tuple(int(i) for i in np.unravel_index(flat_worst, x.shape))
                 label = f"input {position}" + (f" ({x.name!r})" if x.name else "")
                 hint = ""

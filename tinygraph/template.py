@@ -204,7 +204,7 @@ def _state_shapes(state):
 def _first_step(name, state):
     """0, or one past the latest step of template ``name`` that made a tensor of ``state``."""
     last = -1
-    for s in (state,) if type(state) is Tensor else flatten_state(state):
+    for s in flatten_state(state):
         instance = getattr(s, "instance", None)
         if instance is not None and instance[0] == name and instance[1] > last:
             last = instance[1]

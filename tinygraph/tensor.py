@@ -560,9 +560,7 @@ def where(cond, a, b):
     """
     if isinstance(cond, Tensor):
         cond = cond.data
-    cond = np.asarray(cond)
-    if cond.dtype != np.bool_:
-        raise TypeError(f"where: cond must be a boolean array, got dtype {cond.dtype}")
+    cond = np.asarray(cond)  # the op checks that it is boolean and broadcasts
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = tensor(a)
     return apply(OPS["where"], a, b, cond=cond)

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..errors import ShapeError, shape_str
 from .base import Op, check_buffer, register
-from .lazy import OuterSum, ScatterSum, dense
+from .fused import gate_major, leading_shape, recurrent_grads, state_grads
 
 
 @register
@@ -58,13 +58,8 @@ class GRUCellOp(Op):
         H = h.shape[-1] if h.ndim >= 1 else -1
         ok = min(x_proj.ndim, h.ndim) >= 1 and W_h.ndim == 2 and b_hn.shape == (H,)
         ok = ok and x_proj.shape[-1] == 3 * H and W_h.shape == (H, 3 * H)
-        lead = x_proj.shape[:-1]
-        if ok and x_proj.shape[:-1] != h.shape[:-1]:
-            try:
-                lead = np.broadcast_shapes(x_proj.shape[:-1], h.shape[:-1])
-            except ValueError:
-                ok = False
-        if not ok:
+        lead = leading_shape(x_proj, h) if ok else None
+        if lead is None:
             raise ShapeError(
                 f"gru_cell: expected x_proj (..., 3H), h (..., H), W_h (H, 3H) and b_hn (H,) with "
                 f"broadcastable leading dimensions, got {shape_str(x_proj.shape)}, {shape_str(h.shape)}, "
@@ -85,7 +80,7 @@ class GRUCellOp(Op):
             x_proj = np.broadcast_to(x_proj, lead + x_proj.shape[-1:])
         dtype = np.result_type(a, x_proj, b_hn)
         out = buffer if buffer is not None else np.empty((5,) + lead + (H,), dtype=dtype)
-        ag, xg = _gate_major(a, 3, H), _gate_major(x_proj, 3, H)
+        ag, xg = gate_major(a, 3, H), gate_major(x_proj, 3, H)
         # r, z = sigmoid(...) with sigmoid(s) = 0.5 * tanh(s / 2) + 0.5 (one tanh call, never overflows)
         s = out[1:3]
         np.add(ag[:2], xg[1:], out=s)
@@ -107,10 +102,10 @@ class GRUCellOp(Op):
     def vjp(self, g, out, x_proj, h, W_h, b_hn, buffer=None, grad_buffer=None):
         H = h.shape[-1]
         r, z, n, hn = out[1], out[2], out[3], out[4]
-        g_h, g_rest = _gru_output_grads(g, out)
+        (g_h,), g_rest = state_grads(g, out, 1)
         lead = out.shape[1:-1]
         dz = grad_buffer if grad_buffer is not None else np.empty(lead + (4 * H,), dtype=out.dtype)
-        dg = _gate_major(dz, 4, H)  # [n (input part), r, z, n (hidden part)]
+        dg = gate_major(dz, 4, H)  # [n (input part), r, z, n (hidden part)]
         d_an, d_ar, d_az, d_hn = dg[0], dg[1], dg[2], dg[3]
         # update gate: d z = g_h * (h - n)
         np.subtract(h, n, out=d_az)
@@ -138,50 +133,12 @@ class GRUCellOp(Op):
         dg[1:3] *= deriv
         d_x = dz[..., : 3 * H]
         d_a = dz[..., H:]
-        # h's gradient: directly (z * g_h) and through h @ W_h
-        if d_a.ndim == 2:
-            # (W_h @ d_a.T).T, not d_a @ W_h.T: the same numbers, but OpenBLAS runs the
-            # product with a transposed right operand slower at small batches (see lstm_cell)
-            dh = np.matmul(W_h, d_a.T).T
-        else:
-            dh = d_a @ W_h.T
+        # h's gradient: through h @ W_h, and directly (z * g_h)
+        dh, dW = recurrent_grads(d_a, h, W_h)
         direct = g_h * z
         if dh.shape == direct.shape:
             dh += direct
         else:
             dh = dh + direct
-        if h.ndim == 2 and d_a.ndim == 2 and h.shape[0] == d_a.shape[0]:
-            dW = OuterSum(h, d_a)
-        else:
-            hb = np.broadcast_to(h, d_a.shape[:-1] + (H,))
-            dW = hb.reshape(-1, H).T @ d_a.reshape(-1, 3 * H)
         return d_x, dh, dW, d_hn
 
-
-def _gate_major(a, k, H):
-    """The (..., k*H) array ``a`` as a (k, ..., H) view: ``[j]`` is block j."""
-    n = a.ndim
-    return a.reshape(a.shape[:-1] + (k, H)).transpose((n - 1,) + tuple(range(n - 1)) + (n,))
-
-
-def _gru_output_grads(g, out):
-    """Split the gradient of a ``gru_cell`` output into ``(g_h, g_rest)``.
-
-    ``g_rest`` is the dense (5, ..., H) gradient when blocks other than
-    ``h_new = out[0]`` may be non-zero, else None; ``g_h`` is an array (zeros
-    if nothing reached ``h_new``).
-    """
-    pieces = g.pieces() if type(g) is ScatterSum else None
-    if pieces is not None:
-        g_h = None
-        block_shape = out.shape[1:]
-        for index, value in pieces:
-            if type(index) is not int or index != 0 or value.shape != block_shape:
-                break
-            g_h = value if g_h is None else g_h + value
-        else:
-            if g_h is None:
-                g_h = np.zeros(block_shape, dtype=out.dtype)
-            return g_h, None
-    g = dense(g)
-    return g[0], g

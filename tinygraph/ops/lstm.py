@@ -5,7 +5,7 @@ import numpy as np
 
 from ..errors import ShapeError, shape_str
 from .base import Op, check_buffer, register
-from .lazy import OuterSum, ScatterSum, dense
+from .fused import gate_major, leading_shape, recurrent_grads, state_grads
 
 
 # ---------------------------------------------------------------------------
@@ -59,13 +59,8 @@ class LSTMCellOp(Op):
     def check(self, x_proj, h, W_h, c, buffer=None, grad_buffer=None):
         ok = min(x_proj.ndim, h.ndim, c.ndim) >= 1 and W_h.ndim == 2
         ok = ok and x_proj.shape[-1] == W_h.shape[1] == 4 * c.shape[-1] and h.shape[-1] == W_h.shape[0]
-        lead = x_proj.shape[:-1]
-        if ok and not (x_proj.shape[:-1] == h.shape[:-1] == c.shape[:-1]):
-            try:
-                lead = np.broadcast_shapes(x_proj.shape[:-1], h.shape[:-1], c.shape[:-1])
-            except ValueError:
-                ok = False
-        if not ok:
+        lead = leading_shape(x_proj, h, c) if ok else None
+        if lead is None:
             raise ShapeError(
                 f"lstm_cell: expected x_proj (..., 4H), h (..., K), W_h (K, 4H) and c (..., H) with "
                 f"broadcastable leading dimensions, got {shape_str(x_proj.shape)}, {shape_str(h.shape)}, "
@@ -88,7 +83,7 @@ class LSTMCellOp(Op):
         if z.shape[:-1] != lead:  # the gate axis leads, so line the other axes up first
             z = np.broadcast_to(z, lead + z.shape[-1:])
         out = buffer if buffer is not None else np.empty((7,) + lead + (H,), dtype=np.result_type(z, c))
-        zg = _gate_major(z, H)  # (4, ..., H) view of z
+        zg = gate_major(z, 4, H)  # (4, ..., H) view of z
         # sigmoid(a) = 0.5 * tanh(a / 2) + 0.5: tanh is cheaper than exp here, and never overflows
         s = out[2:5]
         np.multiply(zg[:3], 0.5, out=s)
@@ -108,7 +103,7 @@ class LSTMCellOp(Op):
     def vjp(self, g, out, x_proj, h, W_h, c, buffer=None, grad_buffer=None):
         H = c.shape[-1]
         i, f, o, cand, tc = out[2], out[3], out[4], out[5], out[6]
-        g_h, g_c, g_rest = _lstm_output_grads(g, out)
+        (g_h, g_c), g_rest = state_grads(g, out, 2)
         # dc: through h_new = o * tanh(c_new), plus direct uses of tanh(c_new) and c_new
         dc = g_h * o
         if g_rest is not None:
@@ -119,11 +114,8 @@ class LSTMCellOp(Op):
         if g_c is not None:
             dc += g_c
         lead = out.shape[1:-1]
-        if grad_buffer is not None:
-            dz = grad_buffer
-        else:
-            dz = np.empty(lead + (4 * H,), dtype=out.dtype)
-        dzg = _gate_major(dz, H)
+        dz = grad_buffer if grad_buffer is not None else np.empty(lead + (4 * H,), dtype=out.dtype)
+        dzg = gate_major(dz, 4, H)
         ds = np.empty((3,) + lead + (H,), dtype=out.dtype)
         np.multiply(dc, cand, out=ds[0])
         np.multiply(dc, c, out=ds[1])
@@ -140,48 +132,7 @@ class LSTMCellOp(Op):
         np.multiply(cand, cand, out=sq)
         np.subtract(1.0, sq, out=sq)
         np.multiply(dg, sq, out=dzg[3])
-        if dz.ndim == 2:
-            # (W_h @ dz.T).T, not dz @ W_h.T: the same numbers, but OpenBLAS runs the
-            # (B, 4H) @ (4H, K) product with a transposed right operand ~1.5x slower
-            dh = np.matmul(W_h, dz.T).T
-        else:
-            dh = dz @ W_h.T
-        if h.ndim == 2 and dz.ndim == 2 and h.shape[0] == dz.shape[0]:
-            dW = OuterSum(h, dz)
-        else:
-            hb = np.broadcast_to(h, dz.shape[:-1] + h.shape[-1:])
-            dW = hb.reshape(-1, h.shape[-1]).T @ dz.reshape(-1, dz.shape[-1])
+        dh, dW = recurrent_grads(dz, h, W_h)
         dc *= f
         return dz, dh, dW, dc
 
-
-def _gate_major(z, H):
-    """The (..., 4H) array ``z`` as a (4, ..., H) view: ``[k]`` is gate k's block."""
-    n = z.ndim
-    return z.reshape(z.shape[:-1] + (4, H)).transpose((n - 1,) + tuple(range(n - 1)) + (n,))
-
-
-def _lstm_output_grads(g, out):
-    """Split the gradient of an ``lstm_cell`` output into ``(g_h, g_c, g_rest)``.
-
-    ``g_rest`` is the dense (7, ..., H) gradient when blocks other than
-    ``h_new = out[0]`` and ``c_new = out[1]`` may be non-zero, else None.
-    ``g_c`` may be None (zero); ``g_h`` is an array (zeros if nothing reached ``h_new``).
-    """
-    pieces = g.pieces() if type(g) is ScatterSum else None
-    if pieces is not None:
-        g_h = g_c = None
-        block_shape = out.shape[1:]
-        for index, value in pieces:
-            if type(index) is not int or index not in (0, 1) or value.shape != block_shape:
-                break
-            if index == 0:
-                g_h = value if g_h is None else g_h + value
-            else:
-                g_c = value if g_c is None else g_c + value
-        else:
-            if g_h is None:
-                g_h = np.zeros(block_shape, dtype=out.dtype)
-            return g_h, g_c, None
-    g = dense(g)
-    return g[0], g[1], g
