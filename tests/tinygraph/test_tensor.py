@@ -304,3 +304,9 @@ def test_clip_min_and_minimum():
     np.testing.assert_array_equal(tg.minimum(t, 2.0).data, np.minimum(t.data, 2.0))
     with pytest.raises(ValueError, match="min: cannot take the min of an empty tensor"):
         tg.tensor(np.ones((0, 2))).min()
+
+
+def test_clip_bounds_must_be_real_numbers():
+    x = tg.tensor(np.ones(3))
+    with pytest.raises(TypeError, match="clip: bounds must be real numbers, got str"):
+        x.clip("0", 1.0)
