@@ -52,10 +52,9 @@ import tracemalloc  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tinygraph as tg  # noqa: E402
-import models  # noqa: E402
+from tinygraph import models  # noqa: E402
 
 VOCAB, EMBED, BATCH = 65, 64, 32
 

@@ -24,9 +24,8 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-import models  # noqa: E402
+from tinygraph import models  # noqa: E402
 import tinygraph as tg  # noqa: E402
 from tinygraph.drawing import plots, render  # noqa: E402
 

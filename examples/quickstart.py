@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-import models
+from tinygraph import models
 import tinygraph as tg
 from tinygraph import optim
 from tinygraph.drawing import dot_available, save

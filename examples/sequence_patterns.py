@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-import models
+from tinygraph import models
 import tinygraph as tg
 from tinygraph import nn, optim
 from tinygraph.drawing import dot_available, save

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-import models
-from models.bptt import truncated_bptt
+from tinygraph import models
+from tinygraph.models.bptt import truncated_bptt
 from tinygraph.template import BufferPool
 
 D, H, B, T = 3, 4, 2, 5

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-import models
+from tinygraph import models
 from tinygraph.errors import ShapeError
 from tinygraph.ops import OPS
 from tinygraph.tensor import apply

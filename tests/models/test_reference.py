@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-import models
+from tinygraph import models
 from numpy_reference import gru_forward_backward, lstm_forward_backward, rnn_forward_backward
 
 D, H, B = 3, 4, 2

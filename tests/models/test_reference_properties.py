@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import models
+from tinygraph import models
 import tinygraph as tg
 from numpy_reference import gru_forward_backward, lstm_forward_backward, rnn_forward_backward
 

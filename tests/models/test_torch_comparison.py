@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-import models
+from tinygraph import models
 
 torch = pytest.importorskip("torch")
 

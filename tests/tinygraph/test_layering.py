@@ -27,5 +27,5 @@ def test_the_draw_command_finds_the_models_through_its_entry_point():
     from tinygraph.drawing.cli import model_graph_builder
 
     build = model_graph_builder()
-    assert build.__module__ == "models.drawing"
+    assert build.__module__ == "tinygraph.models.drawing"
     assert tinygraph.Graph(build("lstm", 2)).instances() == {"LSTMCell": 2}

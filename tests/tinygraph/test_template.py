@@ -196,7 +196,7 @@ def test_template_knows_the_structure_of_one_instance():
 
 
 def test_lstm_structure_has_two_recurrent_state_edges():
-    import models  # noqa: F401  (tests may import both packages)
+    from tinygraph import models  # noqa: F401  (tests may import both packages)
 
     model = models.LSTM(D, H, rng=0)
     out, _ = model(np.ones((T, B, D)))

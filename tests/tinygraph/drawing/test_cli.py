@@ -102,7 +102,7 @@ def test_animate_flag_is_parsed():
 @pytest.mark.parametrize("model, flags", [("rnn", []), ("lstm", ["--compact"]), ("gru", ["--fused"])])
 def test_animate_writes_a_gif(tmp_path, capsys, model, flags):
     Image = pytest.importorskip("PIL.Image")
-    from models.drawing import build_model_graph
+    from tinygraph.models.drawing import build_model_graph
     from tinygraph.drawing import backward_frames
 
     out = tmp_path / "backward.gif"
