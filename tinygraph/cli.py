@@ -32,7 +32,25 @@ def build_parser():
     p.set_defaults(func=_info)
     from .drawing.cli import add_draw_parser
     add_draw_parser(sub)
+    for add_parser in _plugin_commands():
+        add_parser(sub)
     return parser
+
+
+COMMANDS_ENTRY_POINT_GROUP = "tinygraph.commands"
+
+
+def _plugin_commands():
+    """Subcommands that other installed packages add (``tinygraph train``, ``grade``, ...).
+
+    ``tinygraph`` never imports ``tinygraph.models``: the models package declares
+    its commands in the ``tinygraph.commands`` entry-point group, each entry a
+    function ``add_parser(subparsers)`` that registers one subcommand.
+    """
+    from importlib.metadata import entry_points
+
+    return [entry.load() for entry in sorted(entry_points(group=COMMANDS_ENTRY_POINT_GROUP),
+                                             key=lambda e: e.name)]
 
 
 def main(argv=None):
@@ -41,7 +59,18 @@ def main(argv=None):
     if not hasattr(args, "func"):
         parser.print_help()
         return 0
-    return args.func(args)
+    try:
+        status = args.func(args)
+        sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # The reader went away (``tinygraph info | head -2``): stop quietly, as Unix tools do.
+        # Point stdout at devnull so the interpreter's final flush does not raise again.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
