@@ -25,7 +25,7 @@ The ops live in one module per family (``elementwise``, ``reduce``, ``matmul``,
 ``shape``, ``lstm``); ``lazy`` holds the deferred gradient sums the engine
 understands, ``base`` the table itself.
 """
-from .base import OPS, Op, check_buffer, is_advanced_index, register
+from .base import OPS, Op, check_buffer, is_advanced_index, is_builtin, lookup, register
 from .lazy import LAZY_GRADIENTS, OuterSum, ScatterSum, dense, join_tiles
 
 # Registration order is the order of ``OPS`` (the tests and the drawing read it).
@@ -33,6 +33,6 @@ from . import elementwise, reduce, matmul, shape, lstm, gru  # noqa: E402,F401  
 from .reduce import normalize_axis  # noqa: E402
 
 __all__ = [
-    "OPS", "Op", "register", "check_buffer", "is_advanced_index",
+    "OPS", "Op", "register", "lookup", "is_builtin", "check_buffer", "is_advanced_index",
     "LAZY_GRADIENTS", "OuterSum", "ScatterSum", "dense", "join_tiles", "normalize_axis",
 ]
