@@ -15,7 +15,7 @@ def test_the_readme_has_examples():
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="the drawing example renders with Graphviz 'dot'")
 def test_readme_examples_run_in_order(tmp_path, monkeypatch):
-    pytest.importorskip("models")
+    pytest.importorskip("tinygraph.models")
     monkeypatch.chdir(tmp_path)
     namespace = {}
     for number, block in enumerate(BLOCKS):
