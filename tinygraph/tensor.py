@@ -44,8 +44,19 @@ class Tensor:
 
     __slots__ = ("data", "grad", "requires_grad", "name", "_fn", "parents", "_attrs", "instance", "_retain",
                  "_seq", "__weakref__")
-    # Make numpy defer to our reflected operators: ``ndarray + Tensor`` calls Tensor.__radd__.
-    __array_ufunc__ = None
+    # -- numpy interop (the policy and its tables: tinygraph/numpy_protocol.py) ---------
+    # numpy functions and ufuncs run the tinygraph op (``np.exp(t)``, ``ndarray + t`` and
+    # ``np.sum(t)`` are Tensors on the graph), read the value where nothing is
+    # differentiable (comparisons, np.shape), or raise a TypeError saying what to use;
+    # np.asarray(t) is the value. Never an object array of 0-d tensors.
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return _numpy_protocol.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return _numpy_protocol.array_function(func, types, args, kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        return _numpy_protocol.to_array(self, dtype, copy)
 
     def __init__(self, data, requires_grad=False, name=None, dtype=None):
         self.data = as_float_array(data, dtype, "tensor")
@@ -405,6 +416,9 @@ def as_float_array(data, dtype, where):
         raise TypeError(f"{where}: cannot make a tensor from {type(data).__name__} {data!r}; expected numbers")
     if isinstance(data, complex):
         raise TypeError(f"{where}: complex values are not supported ({data!r})")
+    if isinstance(data, (list, tuple)) and _numpy_protocol.holds_tensor(data):
+        raise TypeError(f"{where}: got a list holding Tensors; use tinygraph.stack or tinygraph.concat to "
+                        f"combine tensors on the graph, or .numpy() of each for plain values")
     try:
         arr = np.asarray(data)
     except ValueError as exc:  # ragged nested lists
@@ -565,3 +579,5 @@ def where(cond, a, b):
         a = tensor(a)
     return apply(OPS["where"], a, b, cond=cond)
 
+
+from . import numpy_protocol as _numpy_protocol  # noqa: E402  (it builds on Tensor and apply above)
