@@ -242,7 +242,7 @@ def grad_contributions(loss, tensor):
     order = {id(n): k for k, n in enumerate(nodes)}
     paths.sort(key=lambda path: order[id(path[-1])])
     ends = list({id(path[-1]): path[-1] for path in paths}.values())
-    saved = [(n._retain, n.grad) for n in ends]
+    saved = [(n.retains_grad, n.grad) for n in ends]
     try:
         for n in ends:
             n.retain_grad()
@@ -261,15 +261,16 @@ def grad_contributions(loss, tensor):
             terms.append(Contribution(path[-1].instance, path[-1], g))
     finally:
         for n, (retain, grad) in zip(ends, saved):
-            n._retain, n.grad = retain, grad
+            n.retain_grad(retain)
+            n.grad = grad
     return terms
 
 
 def _vjp_into(node, parent, g):
     """The part of ``node``'s VJP with output gradient ``g`` that goes to its input ``parent``."""
     # the op's own VJP, without the output buffers it may write into during training
-    attrs = {k: v for k, v in node._attrs.items() if k not in _BUFFER_ATTRS}
-    in_grads = node._fn.vjp(g, node.data, *[p.data for p in node.parents], **attrs)
+    attrs = {k: v for k, v in node.attrs.items() if k not in _BUFFER_ATTRS}
+    in_grads = node.op_object.vjp(g, node.data, *[p.data for p in node.parents], **attrs)
     total = None
     for position, (p, pg) in enumerate(zip(node.parents, in_grads)):
         if p is parent and pg is not None:
@@ -342,7 +343,7 @@ def jacobian_norms(h_T, hs):
     # states' own retain flags and gradients, are put back as they were afterwards
     leaves = Graph(h_T).parameters()
     saved = [leaf.grad for leaf in leaves]
-    saved_states = [(h._retain, h.grad) for h in hs]
+    saved_states = [(h.retains_grad, h.grad) for h in hs]
     squares = np.zeros((len(hs), B))
     try:
         for h in hs:
@@ -362,5 +363,6 @@ def jacobian_norms(h_T, hs):
         for leaf, grad in zip(leaves, saved):
             leaf.grad = grad
         for h, (retain, grad) in zip(hs, saved_states):
-            h._retain, h.grad = retain, grad
+            h.retain_grad(retain)
+            h.grad = grad
     return np.sqrt(squares).mean(axis=1)

@@ -82,6 +82,20 @@ class Tensor:
         return dict(self._attrs)
 
     @property
+    def op_object(self):
+        """The registered ``tinygraph.Op`` that made this tensor (``None`` for a leaf).
+
+        With ``attrs`` it gives the node's vector-Jacobian product:
+        ``t.op_object.vjp(g, t.data, *[p.data for p in t.parents], **t.attrs)``.
+        """
+        return self._fn
+
+    @property
+    def retains_grad(self):
+        """Whether backward keeps this non-leaf tensor's gradient in ``.grad`` (``retain_grad``)."""
+        return self._retain
+
+    @property
     def is_leaf(self):
         return self._fn is None
 
@@ -125,9 +139,10 @@ class Tensor:
         """A new leaf sharing this tensor's data, cut off from the graph."""
         return Tensor._leaf(self.data, False, self.name)
 
-    def retain_grad(self):
-        """Keep this non-leaf tensor's gradient in ``.grad`` after backward. Returns self."""
-        self._retain = True
+    def retain_grad(self, retain=True):
+        """Keep this non-leaf tensor's gradient in ``.grad`` after backward (``retain=False``
+        undoes it). Returns self."""
+        self._retain = bool(retain)
         return self
 
     def zero_grad(self):
