@@ -105,11 +105,17 @@ def instance_groups(instances):
     included), keyed by the instance, ordered by template name, call and step so that
     clusters appear in time order. Runs are numbered only when a name has several."""
     instances = list(instances)
-    numbers, counts = number_runs(instances)
+    # runs are numbered among the runs of one name in the same enclosing instance (a cell called
+    # afresh in each step of an enclosing template is "Inner t=0" in each step's cluster)
+    numbers, counts = {}, {}
+    for parent in dict.fromkeys(i.parent for i in instances):
+        n, c = number_runs(i for i in instances if i.parent is parent)
+        numbers.update(n)
+        counts.update({(parent, name): k for name, k in c.items()})
     order = sorted(instances, key=lambda i: (str(i.template_name), numbers[i.run], i.index))
     groups = {}
     for inst in order:
-        run = numbers[inst.run] if counts[inst.template_name] > 1 else 1
+        run = numbers[inst.run] if counts[(inst.parent, inst.template_name)] > 1 else 1
         groups[inst] = Group(inst, instance_label(inst, run), parent=inst.parent, name=inst.template_name,
                              index=inst.index, run=run)
     return groups
