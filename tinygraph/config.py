@@ -1,25 +1,38 @@
-"""The only process-wide state of tinygraph: default dtype, grad mode, and the
+"""The processing state of tinygraph: default dtype, grad mode, and the
 template instance currently being recorded.
 
-Kept in one small module so that nothing else hides global state.
+Kept in one small module so that nothing else hides global state. The state
+is *per thread*: a ``no_grad()`` block, a ``default_dtype(...)`` block or a
+template call in one thread never changes what another thread records.
+``set_default_dtype`` also sets the default that threads started later begin
+with (so a program that sets float64 once, first thing, gets it in its worker
+threads too); the context managers change the calling thread only.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
+import threading
 
 import numpy as np
+
+from .instance import Instance, Run
 
 _FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
-class _State:
-    __slots__ = ("default_dtype", "grad_enabled", "instance")
+# What a thread starts with (``set_default_dtype`` updates it).
+_INITIAL_DTYPE = [np.dtype(np.float32)]
+
+
+class _State(threading.local):
+    """Per-thread state: ``threading.local`` runs ``__init__`` once in every thread that touches it."""
 
     def __init__(self):
-        self.default_dtype = np.dtype(np.float32)
+        self.default_dtype = _INITIAL_DTYPE[0]
         self.grad_enabled = True
-        # (template_name, index) of the template call being recorded, or None.
+        # The ``tinygraph.instance.Instance`` being recorded, or None.
         self.instance = None
 
 
@@ -41,8 +54,14 @@ def check_float_dtype(dtype, where):
 
 
 def set_default_dtype(dtype):
-    """Set the float dtype given to Python numbers, lists, integer arrays and new Parameters."""
-    STATE.default_dtype = check_float_dtype(dtype, "set_default_dtype")
+    """Set the float dtype given to Python numbers, lists, integer arrays and new Parameters.
+
+    It applies to the calling thread and to threads started afterwards; other
+    running threads keep theirs (use ``default_dtype(...)`` for a block).
+    """
+    dt = check_float_dtype(dtype, "set_default_dtype")
+    STATE.default_dtype = dt
+    _INITIAL_DTYPE[0] = dt
 
 
 def get_default_dtype():
@@ -53,8 +72,9 @@ def get_default_dtype():
 @contextlib.contextmanager
 def default_dtype(dtype):
     """Context manager: use ``dtype`` as the default dtype inside the block."""
+    dt = check_float_dtype(dtype, "default_dtype")
     previous = STATE.default_dtype
-    set_default_dtype(dtype)
+    STATE.default_dtype = dt
     try:
         yield
     finally:
@@ -67,28 +87,77 @@ def is_grad_enabled():
 
 
 class _GradMode:
-    """Context manager and decorator that sets grad mode for its block."""
+    """Context manager and decorator that sets grad mode for its block (in the calling thread).
+
+    Decorating a generator function sets the mode inside the generator's body,
+    each time it runs (and restores the caller's mode at every ``yield``), the
+    way a ``with`` block written inside the body would.
+    """
 
     def __init__(self, enabled):
         self._enabled = enabled
-        self._previous = []
+        self._stacks = threading.local()  # one object may be entered in several threads at once
+
+    def _previous(self):
+        stack = getattr(self._stacks, "stack", None)
+        if stack is None:
+            stack = self._stacks.stack = []
+        return stack
 
     def __enter__(self):
-        self._previous.append(STATE.grad_enabled)
+        self._previous().append(STATE.grad_enabled)
         STATE.grad_enabled = self._enabled
         return self
 
     def __exit__(self, *exc):
-        STATE.grad_enabled = self._previous.pop()
+        STATE.grad_enabled = self._previous().pop()
         return False
 
     def __call__(self, fn):
+        if not callable(fn):
+            raise TypeError(f"no_grad/enable_grad: can decorate a function, got {type(fn).__name__}")
+        enabled = self._enabled
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def generator(*args, **kwargs):
+                return (yield from _run_generator(fn(*args, **kwargs), enabled))
+
+            return generator
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with _GradMode(self._enabled):
+            with _GradMode(enabled):
                 return fn(*args, **kwargs)
 
         return wrapper
+
+
+def _run_generator(gen, enabled):
+    """Drive ``gen`` with grad mode ``enabled`` while its body runs, the caller's mode between yields."""
+    try:
+        with _GradMode(enabled):
+            value = gen.send(None)
+    except StopIteration as stop:
+        return stop.value
+    while True:
+        try:
+            sent = yield value
+        except GeneratorExit:
+            with _GradMode(enabled):
+                gen.close()
+            raise
+        except BaseException as exc:
+            try:
+                with _GradMode(enabled):
+                    value = gen.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                with _GradMode(enabled):
+                    value = gen.send(sent)
+            except StopIteration as stop:
+                return stop.value
 
 
 def no_grad():
@@ -106,11 +175,17 @@ def enable_grad():
 
 
 @contextlib.contextmanager
-def instance_scope(template_name, index):
-    """Tag every tensor made inside the block with ``instance == (template_name, index)``."""
+def instance_scope(template_name, index, run=None):
+    """Tag every tensor made inside the block with one new instance, ``== (template_name, index)``.
+
+    The instance belongs to ``run`` (a ``tinygraph.instance.Run``; a new run by
+    default) and is nested in the instance being recorded, if any. Yields the
+    ``Instance``.
+    """
     previous = STATE.instance
-    STATE.instance = (template_name, index)
+    instance = Instance(run if run is not None else Run(template_name), index, previous)
+    STATE.instance = instance
     try:
-        yield
+        yield instance
     finally:
         STATE.instance = previous

@@ -54,11 +54,27 @@ class Graph:
         """``Counter`` of op names over the non-leaf nodes."""
         return Counter(n.op for n in self.nodes if n.op is not None)
 
+    def instance_list(self):
+        """Every template instance in the graph, once each, in graph order (enclosing
+        instances of nested templates included, after the first of their nodes' instances)."""
+        # a dict keyed by the instances themselves: they compare by identity, so two calls
+        # that share a (template_name, index) pair are two keys
+        seen = {}
+        for n in self.nodes:
+            inst = n.instance
+            while inst is not None and inst not in seen:
+                seen[inst] = None
+                inst = inst.parent
+        return list(seen)
+
     def instances(self):
-        """``Counter`` of template names, counting each instance (template call) once."""
-        # a dict, not a set: the names come out in graph order, the same on every run
-        seen = dict.fromkeys(n.instance for n in self.nodes if n.instance is not None)
-        return Counter(name for name, _ in seen)
+        """``Counter`` of template names, counting each instance (template call) once.
+
+        Instances have identity: two unrolls of one template in one graph count
+        separately (a 7-step and a 3-step unroll give 10), and a template
+        called inside another counts as well as the one enclosing it.
+        """
+        return Counter(inst.template_name for inst in self.instance_list())
 
     def leaves(self):
         """Tensors not made by an op (inputs, parameters, constants)."""
@@ -73,7 +89,13 @@ class Graph:
         return [(p, n) for n in self.nodes for p in n.parents]
 
     def by_instance(self):
-        """Dict mapping ``(template_name, index)`` (or None) to its nodes, in topological order."""
+        """Dict mapping each instance (or None) to the nodes made directly in it, in topological order.
+
+        The keys are ``tinygraph.instance.Instance`` objects: two calls of one
+        template are two keys even when both compare equal to
+        ``(template_name, index)``. Looking a key up by that pair
+        (``groups[("RNNCell", 3)]``) finds the first such instance.
+        """
         groups = {}
         for n in self.nodes:
             groups.setdefault(n.instance, []).append(n)
@@ -94,7 +116,7 @@ class Graph:
         for i, n in enumerate(self.nodes):
             label = n.name or (n.op or ("param" if n.requires_grad else "const"))
             args = ", ".join(f"%{index[id(p)]}" for p in n.parents)
-            where = f"  [{n.instance[0]} t={n.instance[1]}]" if n.instance else ""
+            where = f"  [{n.instance[0]} t={n.instance[1]}]" if n.instance is not None else ""
             op = f"{n.op}({args})" if n.op else ("leaf, requires_grad" if n.requires_grad else "leaf")
             lines.append(f"%{i} {label}: {op} -> {tuple(n.shape)} {n.dtype}{where}")
         return "\n".join(lines)

@@ -7,11 +7,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .config import instance_scope
+from .config import STATE
 from .errors import shape_str
+from .instance import Instance, continued_run
 from .nn.module import Module
 from .tensor import Tensor, _as_operand, stack
-from .config import STATE
 
 
 def _refcount(arrays, k):
@@ -89,11 +89,16 @@ class Template(Module):
     """Base class of graph templates, e.g. a recurrent cell.
 
     A subclass defines ``forward(x, state) -> (output, new_state)`` over its
-    Parameters. Each call is one *instance*: every tensor made inside it gets
-    ``Tensor.instance == (template_name, index)``, so the graph knows which
-    nodes belong to which time step (``Graph.instances()``, drawing clusters,
-    the folded drawing). Called directly, ``index`` counts this template's
-    direct calls (0, 1, ...); under ``unroll`` it is the time step.
+    Parameters. Each call is one *instance* (a ``tinygraph.instance.Instance``):
+    every tensor made inside it gets ``Tensor.instance``, which compares equal
+    to ``(template_name, index)``, so the graph knows which nodes belong to
+    which time step (``Graph.instances()``, drawing clusters, the folded
+    drawing). Instances have identity: two calls are two instances even when
+    their names and indices agree. Under ``unroll`` ``index`` is the time step.
+    Called directly, a call that receives a tensor made by step ``k`` of this
+    template (its state, passed on) is step ``k + 1`` of the same run; any
+    other direct call starts a new run at index 0. A template called inside
+    another template's call records the enclosing instance as ``parent``.
 
     Hooks used by ``unroll`` (all optional):
 
@@ -121,7 +126,6 @@ class Template(Module):
     def __init__(self, name=None):
         super().__init__()
         object.__setattr__(self, "template_name", name or type(self).__name__)
-        object.__setattr__(self, "_direct_calls", 0)
         object.__setattr__(self, "buffers", BufferPool())
 
     def release_buffers(self):
@@ -129,31 +133,53 @@ class Template(Module):
         self.buffers.clear()
 
     def __call__(self, *args, **kwargs):
-        index = self._direct_calls
-        object.__setattr__(self, "_direct_calls", index + 1)
-        with instance_scope(self.template_name, index):
+        run, index = continued_run(self, (args, tuple(kwargs.values())))
+        previous = STATE.instance
+        STATE.instance = Instance(run, index, previous)
+        try:
             return self.forward(*args, **kwargs)
+        finally:
+            STATE.instance = previous
 
     def structure(self, *roots):
         """The structure of one instance of this template in the graph of ``roots``.
 
         Returns an ``InstanceStructure``: the nodes of one instance (step 1,
-        or step 0 when there is only one), and the recurrent state edges, i.e.
-        the edges from the previous instance into this one as ``(producer,
-        consumer)`` pairs. Every instance of an unrolled template has the same
-        structure; this is what a folded drawing shows once, with the
-        recurrent edges drawn back into it.
+        or step 0 when there is only one, of the first run of this template in
+        the graph; with the nodes of templates called inside it), and the
+        recurrent state edges, i.e. the edges from the previous instance of
+        the same run into this one as ``(producer, consumer)`` pairs. Every
+        instance of an unrolled template has the same structure; this is what
+        a folded drawing shows once, with the recurrent edges drawn back into it.
         """
         from .graph import Graph
 
-        groups = Graph(*roots).by_instance()
-        indices = sorted(i for (name, i) in (k for k in groups if k is not None) if name == self.template_name)
-        if not indices:
+        nodes_of = {}  # instance of this template -> its nodes (nested calls included)
+        for n in Graph(*roots).nodes:
+            inst = n.instance
+            while inst is not None:
+                if inst.belongs_to(self):
+                    nodes_of.setdefault(inst, []).append(n)
+                    break
+                inst = inst.parent
+        if not nodes_of:
             raise ValueError(f"structure: no instance of {self.template_name} in this graph")
-        index = indices[1] if len(indices) > 1 else indices[0]
-        nodes = groups[(self.template_name, index)]
-        recurrent = [(p, n) for n in nodes for p in n.parents if p.instance == (self.template_name, index - 1)]
-        return InstanceStructure(self.template_name, index, nodes, recurrent)
+        run = next(iter(nodes_of)).run  # the first run in graph order
+        steps = sorted((inst for inst in nodes_of if inst.run is run), key=lambda inst: inst.index)
+        chosen = steps[1] if len(steps) > 1 else steps[0]
+        previous = {inst for inst in steps if inst.index == chosen.index - 1}
+        nodes = nodes_of[chosen]
+
+        def made_in_previous(p):
+            inst = p.instance
+            while inst is not None:
+                if inst in previous:
+                    return True
+                inst = inst.parent
+            return False
+
+        recurrent = [(p, n) for n in nodes for p in n.parents if made_in_previous(p)]
+        return InstanceStructure(self.template_name, chosen.index, nodes, recurrent)
 
     def initial_state(self, batch_size, dtype):
         raise ValueError(
@@ -201,43 +227,31 @@ def _state_shapes(state):
     return [getattr(s, "shape", type(s).__name__) for s in flatten_state(state)]
 
 
-def _first_step(name, state):
-    """0, or one past the latest step of template ``name`` that made a tensor of ``state``."""
-    last = -1
-    for s in flatten_state(state):
-        instance = getattr(s, "instance", None)
-        if instance is not None and instance[0] == name and instance[1] > last:
-            last = instance[1]
-    return last + 1
-
-
 def unroll(template, xs, state=None):
     """Run ``template`` once per time step over a time-major sequence.
 
     Reference semantics (the recorded graph has one template instance per step)::
 
         def unroll(template, xs, state):
-            start = first_step(template, state)   # 0, or k + 1: see below
+            run, start = continued_run(template, state)   # new run at 0, or k + 1: see below
             outputs = []
             for t in range(xs.shape[0]):
-                with instance (template.template_name, start + t):
+                with a new instance (run, index start + t):
                     y, state = template.step(xs[t], state)
                 outputs.append(y)
             return stack(outputs, axis=0), state
 
     (``begin_unroll``/``end_unroll`` wrap the loop; see ``Template``.)
 
-    The instance index is the time step. A fresh unroll counts from 0. An
-    unroll that continues from a state made by step ``k`` of this template
-    (same ``template_name``), e.g. a sequence fed in pieces without detaching
-    the state, or a decoder generating one step per call, counts on from
-    ``k + 1``, so the steps of one graph never share an instance (and a drawing
-    never merges two steps into one cluster). Two different templates in one
-    graph should have different names (``name=`` of the cell or model). Two
-    unrolls of one template from fresh states that meet in one graph (e.g. a
-    siamese encoder over two sequences) both count from 0, so their steps
-    share instance tags; stack the sequences along the batch axis and unroll
-    once to keep them apart.
+    The instance index is the time step. A fresh unroll starts a new *run*
+    and counts from 0. An unroll that continues from a state made by step
+    ``k`` of this template, e.g. a sequence fed in pieces without detaching
+    the state, or a decoder generating one step per call, continues that run
+    from ``k + 1``. Every step is its own instance (``Tensor.instance``
+    compares equal to ``(template_name, t)`` but is an object with identity):
+    two unrolls of one template from fresh states that meet in one graph (a
+    siamese encoder over two sequences) are two runs whose steps are counted,
+    grouped and drawn separately, even though both count from 0.
 
     Parameters
     ----------
@@ -277,14 +291,14 @@ def unroll(template, xs, state=None):
     if state is None:
         state = template.initial_state(xs.shape[1], xs.dtype)
     name = template.template_name
-    start = _first_step(name, state)
+    run, start = continued_run(template, state)
     per_step = template.begin_unroll(xs)
     outputs = []
     previous_instance = STATE.instance
     try:
         for t in range(steps):
             # (instance_scope inlined: a context manager per step costs more than the step's bookkeeping)
-            STATE.instance = (name, start + t)
+            STATE.instance = Instance(run, start + t, previous_instance)
             try:
                 result = template.step(per_step[t], state)
             finally:

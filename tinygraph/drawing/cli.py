@@ -5,6 +5,12 @@ import argparse
 import os
 
 _MODELS = ("rnn", "lstm", "gru")
+# A drawing shows the graph's structure, not big tensors: sizes beyond these only cost memory.
+MAX_SIZE = 4096
+# The largest graph the command builds, whatever --max-nodes says: building (and folding or
+# compacting) a graph of millions of nodes takes minutes and gigabytes for a picture nobody can read.
+MAX_BUILD_NODES = 200_000
+MAX_TENSOR_BYTES = 2**29  # 512 MiB for the values of the whole graph
 
 
 def add_draw_parser(subparsers):
@@ -27,11 +33,11 @@ def add_draw_parser(subparsers):
     p.add_argument("--fused", action="store_true",
                    help="LSTM/GRU: draw each step as the one fused op that training runs "
                         "(default: every gate as its own node)")
-    p.add_argument("--input-size", type=_positive, default=2, help="features per step (default: 2)")
-    p.add_argument("--hidden-size", type=_positive, default=3, help="hidden size (default: 3)")
-    p.add_argument("--batch", type=_positive, default=1, help="batch size (default: 1)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--max-nodes", type=int, default=None,
+    p.add_argument("--input-size", type=_size, default=2, help=f"features per step (default: 2, at most {MAX_SIZE})")
+    p.add_argument("--hidden-size", type=_size, default=3, help=f"hidden size (default: 3, at most {MAX_SIZE})")
+    p.add_argument("--batch", type=_size, default=1, help=f"batch size (default: 1, at most {MAX_SIZE})")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed, a non-negative integer (default: 0)")
+    p.add_argument("--max-nodes", type=_non_negative, default=None,
                    help="refuse to draw more nodes than this (default: 2000; 0 means no limit)")
     p.set_defaults(func=run_draw)
     return p
@@ -45,6 +51,82 @@ def _positive(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def _size(text):
+    value = _positive(text)
+    if value > MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"{value} is too large for a drawing (at most {MAX_SIZE}); a drawing "
+                                         f"shows the graph's structure, which does not depend on the sizes")
+    return value
+
+
+def _non_negative(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _seed(text):
+    value = _non_negative(text)
+    if value >= 2**63:
+        raise argparse.ArgumentTypeError(f"expected a seed below 2**63, got {value}")
+    return value
+
+
+def _limit(args):
+    from . import dot
+
+    return dot.DEFAULT_MAX_NODES if args.max_nodes is None else (None if args.max_nodes == 0 else args.max_nodes)
+
+
+def check_size(build, args, folded, compact, limit):
+    """A message refusing the drawing that ``args`` asks for, worked out before building it, or None.
+
+    The numbers of graph nodes and drawn boxes grow linearly with the steps, so
+    they are measured on graphs of one and two steps (with sizes of 1: the
+    structure does not depend on sizes) and extrapolated to ``args.steps``.
+    """
+    from . import dot
+    from ..graph import Graph
+
+    sizes = []
+    for steps in (1, 2):
+        loss = build(args.model, steps, 1, 1, 1, 0, grads=False, fused=args.fused)
+        graph = Graph(loss)
+        sizes.append((len(graph), len(dot._view_of(graph, folded, compact, None))))
+    (g1, v1), (g2, v2) = sizes
+    nodes = g1 + (g2 - g1) * (args.steps - 1)
+    boxes = v1 + (v2 - v1) * (args.steps - 1)
+    if nodes > MAX_BUILD_NODES:
+        return (f"--steps {args.steps} would build a graph of about {nodes:,} nodes ({g2 - g1} per step), more "
+                f"than tinygraph draw builds ({MAX_BUILD_NODES:,}); draw fewer steps (the drawing of a few "
+                f"steps shows the same structure, and --folded shows one step for all)")
+    width = max(args.hidden_size, args.input_size) * args.batch
+    if nodes * width * 8 > MAX_TENSOR_BYTES:
+        return (f"--steps {args.steps} with --batch {args.batch} and sizes up to {width // args.batch} would hold "
+                f"about {nodes * width * 8 / 2**20:,.0f} MiB of values; use smaller sizes (the drawing does not "
+                f"depend on them)")
+    if limit is not None and boxes > limit:
+        return dot._too_big_message(nodes, boxes, limit, folded, compact).replace("draw: ", "", 1) + \
+            f" (estimated from --steps {args.steps} before building)"
+    return None
+
+
+def _check_out(out, what=".svg, .png, .pdf or .dot"):
+    """A message if ``out`` cannot be written (a folder, a missing or unwritable folder), else None."""
+    if os.path.isdir(out):
+        return f"cannot write {out!r}: it is a folder; give a file name ({what})"
+    out_folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(out_folder):
+        return f"cannot write {out!r}: the folder {out_folder!r} does not exist"
+    if not os.access(out_folder, os.W_OK):
+        return f"cannot write {out!r}: the folder {out_folder!r} is not writable"
+    return None
 
 
 ENTRY_POINT_GROUP = "tinygraph.draw_models"
@@ -72,18 +154,22 @@ def run_draw(args):
 
     if getattr(args, "animate", False):
         return _run_animate(args)
+    problem = _check_out(args.out)
+    if problem:
+        print(f"tinygraph draw: {problem}")
+        return 2
     ext = os.path.splitext(args.out)[1].lower().lstrip(".")
     if ext not in render.RENDERED_FORMATS + render.SOURCE_FORMATS:
         print(f"tinygraph draw: cannot tell the format of --out {args.out!r}; use .svg, .png, .pdf or .dot")
         return 2
-    out_folder = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(out_folder):
-        print(f"tinygraph draw: cannot write {args.out!r}: the folder {out_folder!r} does not exist")
-        return 2
     build = model_graph_builder()
+    limit = _limit(args)
+    problem = check_size(build, args, args.folded, args.compact, limit)
+    if problem:
+        print(f"tinygraph draw: {problem}")
+        return 2
     loss = build(args.model, args.steps, args.input_size, args.hidden_size, args.batch, args.seed,
                  grads=args.grads, fused=args.fused)
-    limit = dot.DEFAULT_MAX_NODES if args.max_nodes is None else (None if args.max_nodes == 0 else args.max_nodes)
     title = f"{args.model.upper()}, {args.steps} steps" + (", folded" if args.folded else "") + \
         (", compact" if args.compact else "") + (", gradient norms" if args.grads else "")
     try:
@@ -94,8 +180,11 @@ def run_draw(args):
         return 2
     try:
         render.render(graph, args.out)
-    except render.GraphvizNotFoundError as exc:
+    except (render.GraphvizNotFoundError, render.DotError) as exc:
         print(f"tinygraph draw: {exc}")
+        return 1
+    except OSError as exc:  # e.g. permission denied, disk full: the file system's own words
+        print(f"tinygraph draw: cannot write {args.out!r}: {exc.strerror or exc}")
         return 1
     print(f"wrote {args.out}")
     return 0
@@ -118,10 +207,17 @@ def _run_animate(args):
     if not os.path.isdir(out_folder):
         print(f"tinygraph draw: cannot write {args.out!r}: the folder {out_folder!r} does not exist")
         return 2
+    if not os.access(out_folder, os.W_OK):
+        print(f"tinygraph draw: cannot write {args.out!r}: the folder {out_folder!r} is not writable")
+        return 2
     build = model_graph_builder()
+    limit = _limit(args)
+    problem = check_size(build, args, False, args.compact, limit)
+    if problem:
+        print(f"tinygraph draw: {problem}")
+        return 2
     loss = build(args.model, args.steps, args.input_size, args.hidden_size, args.batch, args.seed,
                  grads=True, fused=args.fused)
-    limit = dot.DEFAULT_MAX_NODES if args.max_nodes is None else (None if args.max_nodes == 0 else args.max_nodes)
     title = f"{args.model.upper()}, {args.steps} steps" + (", compact" if args.compact else "") + \
         ": the backward pass"
     try:
@@ -131,8 +227,11 @@ def _run_animate(args):
         return 2
     try:
         written = animate.save_animation(frames, args.out)
-    except (ImportError, output.GraphvizNotFoundError) as exc:
+    except (ImportError, output.GraphvizNotFoundError, output.DotError) as exc:
         print(f"tinygraph draw: {exc}")
+        return 1
+    except OSError as exc:
+        print(f"tinygraph draw: cannot write {args.out!r}: {exc.strerror or exc}")
         return 1
     where = args.out if isinstance(written, str) else f"{len(written)} frames into {args.out}"
     print(f"wrote {where} ({len(frames)} frames)" if isinstance(written, str) else f"wrote {where}")

@@ -1,7 +1,6 @@
 """``draw``: a tinygraph graph as a ``graphviz.Digraph`` (DOT source; no ``dot`` needed)."""
 from __future__ import annotations
 
-import html
 import math
 import re
 import warnings
@@ -10,6 +9,7 @@ from ..graph import Graph
 from ..tensor import Tensor
 from . import colors
 from .compact import compact as _compact
+from .escape import dot_label, escape_html
 from .folded import folded as _folded
 from .labels import BORDERS, FILLS, FONT, INK, MUTED, ROOT_BORDER, SHAPES, STATE_COLOR, key_html, node_label
 from .output import Drawing
@@ -200,10 +200,26 @@ def _gradient_paint(graph, view, grad_range):
                   any(v is not None and not math.isfinite(v) for v in values))
 
 
-def _cluster_name(key):
-    name, index = key
-    safe = re.sub(r"\W", "_", str(name))
-    return f"cluster_{safe}" + ("" if index is None else f"_{index}")
+def _cluster_names(groups):
+    """A DOT cluster id for every group: ``cluster_<name>_<index>`` (``cluster_<name>`` when folded,
+    ``cluster_<name>_r<k>_<index>`` for the k-th call of a name), the name reduced to
+    ``[A-Za-z0-9_]``. Names that reduce to the same id (``enc-1`` and ``enc_1``) get a
+    suffix ``__2``, ``__3``, ...: two groups never share a cluster."""
+    names, used = {}, set()
+    for key, group in groups.items():
+        safe = re.sub(r"[^A-Za-z0-9_]", "_", str(group.name if group.name is not None else key))
+        base = f"cluster_{safe}"
+        if group.run is not None and group.run > 1:
+            base += f"_r{group.run}"
+        if group.index is not None:
+            base += f"_{group.index}"
+        name, k = base, 1
+        while name in used or name == "cluster_parameters":
+            k += 1
+            name = f"{base}__{k}"
+        used.add(name)
+        names[key] = name
+    return names
 
 
 def _emit(view, paint, title, show_dtype, legend, rankdir):
@@ -223,15 +239,7 @@ def _emit(view, paint, title, show_dtype, legend, rankdir):
                      fontcolor="#c77c2a", fontsize="11", labeljust="l")
             for node in params:
                 _emit_node(sub, node, paint, show_dtype)
-    for key, group in view.groups.items():
-        members = grouped.get(key, ())
-        if not members:
-            continue
-        with g.subgraph(name=_cluster_name(key)) as sub:
-            sub.attr(label=group.label, style="rounded,filled", fillcolor="#f3f5f8", color="#8a96a3",
-                     fontsize="12", labeljust="l", fontcolor=INK)
-            for node in members:
-                _emit_node(sub, node, paint, show_dtype)
+    _emit_groups(g, view, grouped, paint, show_dtype)
     for node in loose:
         _emit_node(g, node, paint, show_dtype)
     for edge in view.edges:
@@ -245,6 +253,41 @@ def _emit(view, paint, title, show_dtype, legend, rankdir):
     if caption:
         g.attr(label=caption, labelloc="b", labeljust="l", fontsize="11")
     return g
+
+
+def _emit_groups(g, view, grouped, paint, show_dtype):
+    """One cluster per group with members, nested as the template calls were (a template called
+    inside another is a cluster inside the other's). Recursion follows the nesting of template
+    calls in the user's code, which is shallow, not the size of the graph."""
+    names = _cluster_names(view.groups)
+    children = {}
+    for key, group in view.groups.items():
+        parent = group.parent if group.parent in view.groups else None
+        children.setdefault(parent, []).append(key)
+    visible = {}
+
+    def has_nodes(key):
+        if key not in visible:
+            visible[key] = bool(grouped.get(key)) or any([has_nodes(c) for c in children.get(key, ())])
+        return visible[key]
+
+    def emit(parent_graph, key):
+        group = view.groups[key]
+        with parent_graph.subgraph(name=names[key]) as sub:
+            sub.attr(label=dot_label(group.label), style="rounded,filled", fillcolor="#f3f5f8",
+                     color="#8a96a3", fontsize="12", labeljust="l", fontcolor=INK)
+            for node in grouped.get(key, ()):
+                _emit_node(sub, node, paint, show_dtype)
+            for child in children.get(key, ()):
+                if has_nodes(child):
+                    emit(sub, child)
+
+    for key in children.get(None, ()):
+        if has_nodes(key):
+            emit(g, key)
+
+
+_escape = escape_html  # (the name the animation module imports)
 
 
 def _emit_node(g, node, paint, show_dtype):
@@ -307,6 +350,7 @@ def _emit_edge(g, edge, view, active=False):
     if edge.kind in (STATE, BACK) and view.nodes[edge.dst].kind == BLOCK and edge.count > 1 and "label" not in attrs:
         attrs["label"] = f"×{edge.count}"
     if "label" in attrs:
+        attrs["label"] = dot_label(attrs["label"])  # tensor names are user strings
         attrs.setdefault("fontcolor", _STATE_COLOR if edge.kind in (STATE, BACK, INIT) else MUTED)
     if active:  # penwidth and colour only: the layout does not change
         attrs.update(color=HIGHLIGHT, penwidth="2.6")
@@ -316,7 +360,7 @@ def _emit_edge(g, edge, view, active=False):
 def _caption(title, paint, key):
     parts = []
     if title:
-        parts.append(f'<tr><td align="left"><b>{_escape(title)}</b></td></tr>')
+        parts.append(f'<tr><td align="left"><b>{escape_html(title)}</b></td></tr>')
     if paint is not None and paint.step is not None:
         parts.append(f'<tr><td align="left">{paint.step}</td></tr>')
     if key:
@@ -331,6 +375,3 @@ def _caption(title, paint, key):
         return None
     return '<<table border="0" cellborder="0" cellspacing="4">' + "".join(parts) + "</table>>"
 
-
-def _escape(text):
-    return html.escape(text, quote=False)

@@ -16,18 +16,43 @@ same operand at step 0 from outside (``h0``, ``c0``) is the *initial state*.
 """
 from __future__ import annotations
 
+from ..instance import template_key
 from .view import BACK, DATA, INIT, OP, PARAM, PARAM_EDGE, Edge, Group, Node, View, is_param, leaf_kind
 
-_SMALL_CONSTANT = 16  # constants up to this size are keyed by value, larger ones by shape
+
+def _made_within(instance, top):
+    """Whether a tensor of ``instance`` was made inside the (outermost) instance ``top``."""
+    while instance is not None:
+        if instance is top:
+            return True
+        instance = instance.parent
+    return False
+
+
+def _step_link(p, t):
+    """For an edge from ``p`` into ``t``: their outermost instances if they are two different
+    instances of one template (the recurrent state), else None."""
+    if p.instance is None or t.instance is None:
+        return None
+    a, b = p.instance.outermost(), t.instance.outermost()
+    if a is b or template_key(a) != template_key(b):
+        return None
+    return a, b
 
 
 def folded(graph):
-    """Fold ``graph`` (a ``tinygraph.Graph``) into a ``View`` with one copy per template."""
+    """Fold ``graph`` (a ``tinygraph.Graph``) into a ``View`` with one copy per template.
+
+    A template is one template object: two templates that share a name are
+    two copies; two calls (runs) of one template, e.g. a siamese encoder's two
+    unrolls, fold into one copy. A template called inside another folds with
+    the enclosing template's copy.
+    """
     fold = {}  # id(tensor) -> folded node id
     interned = {}  # structural key -> folded node id
     ordinal = {}  # (instance, key) -> copies of that key seen in the instance so far
     nodes = {}
-    indices = {}  # template name -> set of instance indices folded into it
+    templates = {}  # template key -> [name, set of indices, set of runs] (graph order)
     roots = {id(r) for r in graph.roots}
     for t in graph.nodes:
         inst = t.instance
@@ -35,20 +60,25 @@ def folded(graph):
             key = ("leaf", id(t))
             group, kind = None, leaf_kind(t)
         elif inst is not None:
+            top = inst.outermost()
+            tkey = template_key(top)
             tokens = tuple(
-                fold[id(p)] if (p.instance == inst or is_param(p)) else ("ext", p.shape, p.dtype.str)
+                fold[id(p)] if (is_param(p) or _made_within(p.instance, top)) else ("ext", p.shape, p.dtype.str)
                 for p in t.parents
             )
-            value = None
-            if t.op is None and t.data.size <= _SMALL_CONSTANT:
-                value = t.data.tobytes()
-            base = ("in", inst[0], t.op, t.name, t.shape, t.dtype.str, tokens, value)
-            seen = ordinal.get((inst, base), 0)
-            ordinal[(inst, base)] = seen + 1
+            # Leaves made inside a step (a step's input x_t when it needs no gradient, a constant)
+            # are keyed by shape, not value: per-step inputs differ from step to step and must
+            # still fold. Several leaves of one shape in a step stay apart by their order.
+            nested = tuple(template_key(i) for i in inst.chain()[:-1])
+            base = ("in", tkey, nested, t.op, t.name, t.shape, t.dtype.str, tokens)
+            seen = ordinal.get((top, base), 0)
+            ordinal[(top, base)] = seen + 1
             key = (base, seen)
-            group = (inst[0], None)
+            group = ("folded", tkey)
             kind = OP if t.op is not None else leaf_kind(t)
-            indices.setdefault(inst[0], set()).add(inst[1])
+            info = templates.setdefault(tkey, [top.template_name, set(), {}])
+            info[1].add(top.index)
+            info[2][top.run] = None
         else:
             key = ("out", t.op, t.name, t.shape, t.dtype.str, tuple(fold[id(p)] for p in t.parents))
             group, kind = None, OP
@@ -69,8 +99,7 @@ def folded(graph):
     recurrent_slots = set()
     for t in graph.nodes:
         for i, p in enumerate(t.parents):
-            if (p.instance is not None and t.instance is not None and p.instance[0] == t.instance[0]
-                    and p.instance != t.instance):
+            if _step_link(p, t) is not None:
                 recurrent_slots.add((fold[id(t)], i))
 
     merged = {}
@@ -79,14 +108,15 @@ def folded(graph):
         for i, p in enumerate(t.parents):
             src = fold[id(p)]
             label = None
+            link = _step_link(p, t)
             if (dst, i) in recurrent_slots and p.instance is None and not is_param(p):
                 kind, label = INIT, "initial state"
             elif is_param(p):
                 kind = PARAM_EDGE
-            elif (p.instance is not None and t.instance is not None and p.instance[0] == t.instance[0]
-                  and p.instance != t.instance):
+            elif link is not None:
                 kind = BACK
-                label = f"t-{t.instance[1] - p.instance[1]}" if t.instance[1] > p.instance[1] else "state"
+                a, b = link
+                label = f"t-{b.index - a.index}" if b.index > a.index else "state"
             else:
                 kind = DATA
             k = (src, dst, kind, label)
@@ -104,9 +134,19 @@ def folded(graph):
             labelled.add((edge.src, edge.label))
 
     groups = {}
-    for name in sorted(indices):
-        idx = sorted(indices[name])
+    same_name = {}
+    for tkey, (name, indices, runs) in templates.items():
+        same_name[name] = same_name.get(name, 0) + 1
+    numbered = {}
+    for tkey, (name, indices, runs) in sorted(templates.items(), key=lambda item: str(item[1][0])):
+        numbered[name] = numbered.get(name, 0) + 1
+        number = numbered[name]
+        idx = sorted(indices)
+        count = sum(1 for t in graph.instance_list() if t.parent is None and template_key(t) == tkey)
         span = f"t={idx[0]}..{idx[-1]}" if len(idx) > 1 else f"t={idx[0]}"
-        noun = "instance" if len(idx) == 1 else "instances"
-        groups[(name, None)] = Group((name, None), f"{name} (folded: {len(idx)} {noun}, {span})", len(idx))
+        noun = "instance" if count == 1 else "instances"
+        calls = f" in {len(runs)} calls" if len(runs) > 1 else ""
+        title = name if same_name[name] == 1 else f"{name} #{number}"
+        groups[("folded", tkey)] = Group(("folded", tkey), f"{title} (folded: {count} {noun}{calls}, {span})",
+                                         count, name=name, index=None, run=number)
     return View(nodes, list(merged.values()), groups, "folded")

@@ -1,11 +1,10 @@
 """Node labels and looks: what each kind of box says and how it is painted."""
 from __future__ import annotations
 
-import html
-
 import numpy as np
 
 from ..ops import OPS
+from .escape import escape_html
 from .view import BLOCK, CONST, INPUT, OP, PARAM
 
 FONT = "Helvetica"
@@ -117,7 +116,7 @@ def _small(text, color):
 
 
 def _e(text):
-    return html.escape(str(text), quote=False)
+    return escape_html(text)  # every user string in a label goes through the one escaping function
 
 
 def key_html(kinds, has_state, folded, has_initial=False):

@@ -22,8 +22,52 @@ RENDERED_FORMATS = ("svg", "png", "pdf")
 SOURCE_FORMATS = ("dot", "gv")
 
 
+DOT_TIMEOUT = 60.0  # seconds; a drawing small enough to read renders in well under a second
+
+
 class GraphvizNotFoundError(RuntimeError):
     """The Graphviz ``dot`` program is needed to render a picture but is not installed."""
+
+
+class DotError(RuntimeError):
+    """Graphviz ``dot`` failed on a drawing or did not finish in time (the message says which,
+    with what ``dot`` printed)."""
+
+
+def pipe(digraph, fmt, timeout=DOT_TIMEOUT):
+    """Run ``dot -T<fmt>`` on the drawing's DOT source and return the bytes it writes.
+
+    Unlike ``graphviz.Digraph.pipe`` it has a time limit: a ``dot`` that hangs
+    (or takes minutes over a huge graph) is stopped after ``timeout`` seconds.
+
+    Raises
+    ------
+    GraphvizNotFoundError
+        ``dot`` is not installed.
+    DotError
+        ``dot`` exited with an error (its message is included) or ran longer than ``timeout``.
+    """
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise ValueError(f"render: timeout must be a positive number of seconds or None, got {timeout!r}")
+    program = shutil.which("dot")
+    if program is None:
+        raise GraphvizNotFoundError(f"render: the Graphviz 'dot' program is not installed; to render pictures, "
+                                    f"{INSTALL_HINT}.")
+    source = digraph.source.encode("utf-8")
+    try:
+        done = subprocess.run([program, f"-T{fmt}"], input=source, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise DotError(f"render: Graphviz 'dot' did not finish within {timeout:g} s and was stopped; the drawing "
+                       f"is probably too large to lay out (draw fewer steps, or use compact=True or "
+                       f"folded=True), or pass a longer timeout") from None
+    except OSError as exc:  # on PATH but not runnable: a broken install
+        raise GraphvizNotFoundError(f"render: the Graphviz 'dot' program ({program}) could not be run ({exc}); "
+                                    f"to render pictures, {INSTALL_HINT}.") from None
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip() or "(no message)"
+        raise DotError(f"render: Graphviz 'dot' failed (exit status {done.returncode}) making {fmt.upper()}: "
+                       f"{message[:2000]}")
+    return done.stdout
 
 
 def dot_available():
@@ -98,7 +142,7 @@ def source(digraph):
     return digraph.source
 
 
-def render(digraph, path, dot_fallback=True, dpi=None):
+def render(digraph, path, dot_fallback=True, dpi=None, timeout=DOT_TIMEOUT):
     """Write ``digraph`` to ``path``, the format chosen by the extension.
 
     Parameters
@@ -114,6 +158,8 @@ def render(digraph, path, dot_fallback=True, dpi=None):
     dpi : int, optional
         Resolution of a ``.png`` (Graphviz's default is 96; 150 reads well on
         high-density screens). Ignored for the other formats.
+    timeout : float or None
+        Seconds ``dot`` may run before it is stopped (``DotError``); ``None``: no limit.
 
     Returns
     -------
@@ -127,10 +173,17 @@ def render(digraph, path, dot_fallback=True, dpi=None):
     GraphvizNotFoundError
         A picture format was asked for and ``dot`` is not installed; the
         message says how to install it and where the DOT source went.
+    DotError
+        ``dot`` failed or ran longer than ``timeout``; nothing is written.
+    IsADirectoryError
+        ``path`` is an existing folder.
     """
     _check_digraph(digraph, "render")
     fmt = _format_of(path, "render")
     path = os.fspath(path)
+    if os.path.isdir(path):
+        example = os.path.join(path, "graph." + fmt)
+        raise IsADirectoryError(f"render: {path!r} is a folder; give a file name (e.g. {example!r})")
     if fmt in SOURCE_FORMATS:
         _write_atomic(path, digraph.source.encode("utf-8"))
         return path
@@ -142,8 +195,8 @@ def render(digraph, path, dot_fallback=True, dpi=None):
         digraph = digraph.copy()
         digraph.attr(dpi=str(dpi))
     try:
-        data = digraph.pipe(format=fmt)
-    except graphviz.ExecutableNotFound:
+        data = pipe(digraph, fmt, timeout)
+    except GraphvizNotFoundError:
         _raise_not_found(digraph, path, dot_fallback)
     _write_atomic(path, data)
     return path

@@ -7,6 +7,7 @@ and DOT apart means each mode is a plain transformation that tests can read.
 """
 from __future__ import annotations
 
+from ..instance import number_runs
 from ..nn.module import Parameter
 
 # Node kinds.
@@ -47,12 +48,20 @@ class Edge:
 
 
 class Group:
-    """A template instance (unrolled), or all instances of a template (folded)."""
+    """A template instance (unrolled), or all instances of a template (folded).
 
-    __slots__ = ("key", "label", "instances")
+    ``name`` is the template name, ``index`` the step (None when folded) and
+    ``run`` the number of the template's call among the calls of templates of
+    that name in the drawing (1, 2, ...); the DOT cluster id is made from
+    them. ``parent`` is the key of the enclosing group, for a template called
+    inside another.
+    """
 
-    def __init__(self, key, label, instances=1):
+    __slots__ = ("key", "label", "instances", "parent", "name", "index", "run")
+
+    def __init__(self, key, label, instances=1, parent=None, name=None, index=None, run=1):
         self.key, self.label, self.instances = key, label, instances
+        self.parent, self.name, self.index, self.run = parent, name, index, run
 
 
 class View:
@@ -85,14 +94,31 @@ def leaf_kind(t):
     return INPUT
 
 
-def instance_label(instance):
+def instance_label(instance, run=1):
+    """``"RNNCell t=3"``; ``"RNNCell #2 t=3"`` for a step of the second call (run) of a template of that name."""
     name, index = instance
-    return f"{name} t={index}"
+    return f"{name} t={index}" if run == 1 else f"{name} #{run} t={index}"
 
 
-def ordered_groups(keys, make):
-    """Groups sorted by template name, then index, so clusters appear in time order."""
-    return {k: make(k) for k in sorted(keys, key=lambda k: (str(k[0]), k[1]))}
+def instance_groups(instances):
+    """One ``Group`` per instance (an iterable of ``Instance`` in graph order, enclosing ones
+    included), keyed by the instance, ordered by template name, call and step so that
+    clusters appear in time order. Runs are numbered only when a name has several."""
+    instances = list(instances)
+    # runs are numbered among the runs of one name in the same enclosing instance (a cell called
+    # afresh in each step of an enclosing template is "Inner t=0" in each step's cluster)
+    numbers, counts = {}, {}
+    for parent in dict.fromkeys(i.parent for i in instances):
+        n, c = number_runs(i for i in instances if i.parent is parent)
+        numbers.update(n)
+        counts.update({(parent, name): k for name, k in c.items()})
+    order = sorted(instances, key=lambda i: (str(i.template_name), numbers[i.run], i.index))
+    groups = {}
+    for inst in order:
+        run = numbers[inst.run] if counts[(inst.parent, inst.template_name)] > 1 else 1
+        groups[inst] = Group(inst, instance_label(inst, run), parent=inst.parent, name=inst.template_name,
+                             index=inst.index, run=run)
+    return groups
 
 
 def unrolled(graph):
@@ -104,27 +130,39 @@ def unrolled(graph):
     ids = {}
     nodes = {}
     roots = {id(r) for r in graph.roots}
-    instances = set()
+    instances = {}  # every instance with a drawn node, and the instances enclosing it (graph order)
     for k, t in enumerate(graph.nodes):
         nid = f"n{k}"
         ids[id(t)] = nid
         kind = leaf_kind(t) if t.op is None else OP
         group = None if kind == PARAM else t.instance
-        if group is not None:
-            instances.add(group)
+        inst = group
+        while inst is not None and inst not in instances:
+            instances[inst] = None
+            inst = inst.parent
         nodes[nid] = Node(nid, kind, [t], group, is_root=id(t) in roots)
     edges = []
     for t in graph.nodes:
         dst = ids[id(t)]
         for p in t.parents:
             edges.append(Edge(ids[id(p)], dst, edge_kind(p, t)))
-    groups = ordered_groups(instances, lambda k: Group(k, instance_label(k)))
-    return View(nodes, edges, groups, "unrolled")
+    return View(nodes, edges, instance_groups(instances), "unrolled")
 
 
 def edge_kind(parent, child):
     if is_param(parent):
         return PARAM_EDGE
-    if parent.instance is not None and child.instance is not None and parent.instance != child.instance:
+    a, b = parent.instance, child.instance
+    if a is not None and b is not None and a != b and not _nested(a, b) and not _nested(b, a):
         return STATE
     return DATA
+
+
+def _nested(inner, outer):
+    """Whether instance ``inner`` was made inside instance ``outer`` (at any depth)."""
+    inst = inner.parent
+    while inst is not None:
+        if inst is outer:
+            return True
+        inst = inst.parent
+    return False

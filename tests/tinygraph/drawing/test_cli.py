@@ -8,7 +8,7 @@ import pytest
 from tinygraph.cli import main
 from tinygraph.drawing.cli import add_draw_parser
 
-pytest.importorskip("models")
+pytest.importorskip("tinygraph.models")
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
 
 

@@ -91,12 +91,8 @@ def test_no_fallback_when_asked(tmp_path, elman_loss, no_dot):
 
 def test_backend_failure_even_if_which_finds_dot(tmp_path, elman_loss, monkeypatch):
     """A broken install (dot on PATH but not runnable) gets the same clear error."""
-    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: "/usr/bin/dot")
-
-    def missing(*args, **kwargs):
-        raise graphviz.ExecutableNotFound(("dot",))
-
-    monkeypatch.setattr(graphviz.Digraph, "pipe", missing)
+    broken = tmp_path / "bin" / "dot"  # found on PATH, but cannot be run
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: str(broken))
     loss, _, _ = elman_loss
     with pytest.raises(GraphvizNotFoundError, match="apt-get install graphviz"):
         render(tg.draw(loss), tmp_path / "graph.pdf")
