@@ -40,7 +40,7 @@ def folded(graph):
                 for p in t.parents
             )
             value = None
-            if t.op is None and t.data.size <= _SMALL_CONSTANT:
+            if t.op is None and t.name is None and t.data.size <= _SMALL_CONSTANT:  # (a named leaf, e.g. x_t, is data)
                 value = t.data.tobytes()
             base = ("in", inst[0], t.op, t.name, t.shape, t.dtype.str, tokens, value)
             seen = ordinal.get((inst, base), 0)
