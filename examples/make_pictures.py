@@ -1,15 +1,24 @@
-"""Regenerate the pictures in docs/: graph drawings (needs Graphviz 'dot') and the
-gradient-norm plot (needs matplotlib: pip install tinygraph[plot]).
+"""Regenerate the pictures in docs/ through the documented API: graph drawings (need Graphviz
+'dot'), the interactive page's screenshot (needs Chromium; skipped without it) and the plots
+(need matplotlib: pip install tinygraph[plot]).
 
-    python examples/make_pictures.py            # writes into docs/
+    python examples/make_pictures.py                 # writes into docs/
     python examples/make_pictures.py --out-dir /tmp/pictures
+    python examples/make_pictures.py --only rnn_unrolled lstm_folded
 
-Pictures:
-    rnn_unrolled.svg/.png   a tanh RNN unrolled over 3 steps, one cluster per step
-    lstm_folded.svg/.png    the LSTM folded: one copy of the cell, h and c drawn back into it
-    rnn_grads.svg/.png      gradient norms painted on an RNN (loss on the last step only)
-    bptt_backward.gif       the backward pass of a tanh RNN over 3 steps, one frame per node the walk
-                            processes (needs Pillow, which comes with matplotlib)
+Every drawing uses the textbook build (``fused=False``: the seed's equations inside each step).
+Pictures, each with the call that makes it (the README's captions name the same call):
+    rnn_unrolled.svg/.png   tinygraph draw --model rnn --steps 3 --out docs/rnn_unrolled.svg
+    lstm_unrolled.svg/.png  tinygraph draw --model lstm --steps 2 --out docs/lstm_unrolled.svg
+    lstm_folded.svg/.png    tinygraph draw --model lstm --steps 5 --folded --out docs/lstm_folded.svg
+    rnn_grads.svg/.png      tg.draw(loss, grads=True): a tanh RNN, loss on the last step only
+    bptt_sum.svg/.png       models.draw_bptt_sum(loss, model.cell.W_hh, path=(L_3, 1))
+    tbptt.svg/.png          models.draw_truncated_bptt(models.RNN(2, 3, fused=False), xs, k=3)
+    bptt_backward.gif       backward_frames(loss) + save_animation: a tanh RNN, one frame per node
+    lstm_backward.gif       tinygraph draw --model lstm --steps 3 --animate --out docs/lstm_backward.gif
+                            (one frame per step cluster; needs Pillow, which comes with matplotlib)
+    graph_page.html/.png    tinygraph draw --model rnn --steps 3 --out docs/graph_page.html, and a
+                            screenshot of it in headless Chromium (#step=1&walk=7&node=n15)
     grad_norms.png          ||dL/dh_t|| over 30 steps, tanh RNN versus LSTM (log scale)
     exploding.png           ||dh_T/dh_t|| for recurrent weights of spectral radius 0.7 / 1.0 / 1.5,
                             and training with and without gradient clipping
@@ -20,14 +29,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
 
 from tinygraph import models  # noqa: E402
 import tinygraph as tg  # noqa: E402
-from tinygraph.drawing import plots, render  # noqa: E402
+from tinygraph.cli import main as tinygraph_cli  # noqa: E402
+from tinygraph.drawing import plots, save  # noqa: E402
 
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs")
 
@@ -38,81 +51,131 @@ def sequence(steps, batch, size, seed=0, requires_grad=False):
     return tg.tensor(data, name="x", requires_grad=requires_grad)
 
 
-def zeros(batch, hidden, name):
-    return tg.tensor(np.zeros((batch, hidden), dtype=tg.get_default_dtype()), name=name)
-
-
 def save_both(g, out_dir, stem):
-    return [render(g, os.path.join(out_dir, stem + ".svg")), render(g, os.path.join(out_dir, stem + ".png"), dpi=110)]
+    return [save(g, os.path.join(out_dir, stem + ".svg")), save(g, os.path.join(out_dir, stem + ".png"), dpi=110)]
 
 
-def name_steps(outputs):
-    """Name each step's hidden state h_t, so the drawing reads like the equations."""
-    for t, h in enumerate(outputs.parents):
-        h.name = f"h_{t}"
+def draw_command(out_dir, stem, *flags, formats=("svg", "png")):
+    """``tinygraph draw <flags> --out <out_dir>/<stem>.<format>``, exactly as from the shell."""
+    written = []
+    for fmt in formats:
+        path = os.path.join(out_dir, f"{stem}.{fmt}")
+        if tinygraph_cli(["draw", *flags, "--out", path]) != 0:
+            raise RuntimeError(f"tinygraph draw {' '.join(flags)} --out {path} failed")
+        written.append(path)
+    return written
 
 
 def rnn_unrolled(out_dir):
-    model = models.RNN(2, 3, rng=0)
-    # x requires grad only so that its name shows (a constant input is folded into its reshape)
-    outputs, _ = model(sequence(3, 1, 2, requires_grad=True), zeros(1, 3, "h0"))
-    name_steps(outputs)
-    loss = (outputs ** 2).mean()
-    loss.name = "loss"
-    g = tg.draw(loss, title="RNN unrolled over 3 steps: h_t = tanh(x_t W_xh + h_{t-1} W_hh + b_h)")
-    return save_both(g, out_dir, "rnn_unrolled")
+    return draw_command(out_dir, "rnn_unrolled", "--model", "rnn", "--steps", "3")
 
 
-def lstm_folded(out_dir, steps=5):
-    """The LSTM cell's reference equations (one gate at a time), called once per step and folded.
+def lstm_unrolled(out_dir):
+    return draw_command(out_dir, "lstm_unrolled", "--model", "lstm", "--steps", "2")
 
-    ``models.LSTM`` runs a fused form of the same equations when it unrolls; calling the
-    cell directly runs ``LSTMCell.forward``, whose graph shows every gate.
-    """
-    cell = models.LSTMCell(2, 3, rng=0)
-    xs = sequence(steps, 1, 2, requires_grad=True)
-    h, c = zeros(1, 3, "h0"), zeros(1, 3, "c0")
-    outputs = []
-    for t in range(steps):
-        y, (h, c) = cell(xs[t], (h, c))
-        h.name, c.name = "h", "c"
-        outputs.append(y)
-    loss = (tg.stack(outputs) ** 2).mean()
-    loss.name = "loss"
-    g = tg.draw(loss, folded=True,
-                title=f"LSTMCell over {steps} steps, folded: one copy of the cell; the blue back edges "
-                      f"carry h and c from step t-1 into step t")
-    return save_both(g, out_dir, "lstm_folded")
+
+def lstm_folded(out_dir):
+    return draw_command(out_dir, "lstm_folded", "--model", "lstm", "--steps", "5", "--folded")
 
 
 def rnn_grads(out_dir):
-    model = models.RNN(2, 3, rng=1)
+    model = models.RNN(2, 3, fused=False, rng=1)
     model.cell.W_hh.data *= 0.5  # small recurrent weights: the gradient vanishes visibly within 5 steps
-    outputs, h_last = model(sequence(5, 1, 2, seed=1), zeros(1, 3, "h0"))
-    name_steps(outputs)
+    outputs, h_last = model(sequence(5, 1, 2, seed=1))
     loss = (h_last ** 2).sum()
     loss.name = "loss"
     loss.backward(retain_grads=True)
     g = tg.draw(loss, grads=True,
-                title="Gradient flow, loss on the last step only: ||dL/dh_t|| shrinks going back in time")
+                title="tg.draw(loss, grads=True): loss on the last step only; ||dL/dh_t|| shrinks going back in time")
     return save_both(g, out_dir, "rnn_grads")
+
+
+def step_losses(model, xs):
+    """The seed's L = sum_t L_t with L_t = ||h_t||^2, each L_t its own named node."""
+    hs, _ = model(xs, tg.tensor(np.full((xs.shape[1], model.hidden_size), 0.5, dtype=tg.get_default_dtype()),
+                                name="h0"))
+    parts = []
+    for t, h in enumerate(models.step_outputs(hs)):
+        L = (h ** 2).sum()
+        L.name = f"L_{t}"
+        parts.append(L)
+    loss = parts[0]
+    for L in parts[1:]:
+        loss = loss + L
+    loss.name = "loss"
+    return loss, parts
+
+
+def bptt_sum(out_dir, steps=4):
+    model = models.RNN(2, 3, fused=False, rng=0)
+    loss, parts = step_losses(model, sequence(steps, 1, 2))
+    g = models.draw_bptt_sum(
+        loss, model.cell.W_hh, path=(parts[-1], 1),
+        title=f"models.draw_bptt_sum(loss, model.cell.W_hh, path=(L_{steps - 1}, 1)): dL/dW_hh is a sum of one term "
+              f"per step (bars); in orange, the way the loss of step {steps - 1} takes back to W_hh at step 1")
+    return save_both(g, out_dir, "bptt_sum")
+
+
+def tbptt(out_dir):
+    model = models.RNN(2, 3, fused=False, rng=0)
+    xs = np.random.default_rng(0).normal(size=(6, 1, 2))
+    g = models.draw_truncated_bptt(
+        model, xs, k=3,
+        title="models.draw_truncated_bptt(model, xs, k=3): two chunks of 3 steps; the state passes on detached "
+              "(red dashed cut), so no gradient flows back across it")
+    return save_both(g, out_dir, "tbptt")
 
 
 def bptt_backward(out_dir):
     """Backpropagation through time as an animation: the engine's backward walk, node by node."""
     from tinygraph.drawing import backward_frames, save_animation
 
-    model = models.RNN(2, 3, rng=0)
-    outputs, _ = model(sequence(3, 1, 2), zeros(1, 3, "h0"))
-    name_steps(outputs)
+    model = models.RNN(2, 3, fused=False, rng=0)
+    outputs, _ = model(sequence(3, 1, 2))
     loss = (outputs ** 2).mean()
     loss.name = "loss"
     loss.backward(retain_grads=True)
-    frames = backward_frames(loss, title="Backpropagation through time: a tanh RNN over 3 steps, "
-                                         "loss on every output, one frame per node the backward pass processes")
+    frames = backward_frames(loss, title="backward_frames(loss): a tanh RNN over 3 steps, "
+                                         "one frame per node the backward pass processes")
     path = os.path.join(out_dir, "bptt_backward.gif")
     save_animation(frames, path, seconds_per_frame=0.7, dpi=80)
     return [path]
+
+
+def lstm_backward(out_dir):
+    return draw_command(out_dir, "lstm_backward", "--model", "lstm", "--steps", "3", "--animate", formats=("gif",))
+
+
+PAGE_VIEW = "#step=1&walk=7&node=n15"  # slider on step 1, backward step 7, h_1 in the panel
+
+
+def chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def screenshot(html_path, png_path, fragment="", size=(1400, 900)):
+    """A PNG of the page as headless Chromium shows it (flags that also work as root)."""
+    profile = tempfile.mkdtemp(prefix="tinygraph-chromium-")
+    try:
+        run = subprocess.run(
+            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", "--hide-scrollbars", f"--window-size={size[0]},{size[1]}",
+             f"--screenshot={os.path.abspath(png_path)}", "file://" + os.path.abspath(html_path) + fragment],
+            capture_output=True, text=True, timeout=120)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    if run.returncode != 0 or not os.path.exists(png_path):
+        raise RuntimeError(f"chromium could not take the screenshot: {run.stderr[-500:]}")
+    return png_path
+
+
+def graph_page(out_dir):
+    written = draw_command(out_dir, "graph_page", "--model", "rnn", "--steps", "3", formats=("html",))
+    if chromium() is None:
+        print("skipped graph_page.png: Chromium is not installed (apt-get install chromium)")
+        return written
+    return written + [screenshot(written[0], os.path.join(out_dir, "graph_page.png"), PAGE_VIEW)]
 
 
 def grad_norms(out_dir, steps=30, hidden=32, inputs=8, batch=4):
@@ -302,19 +365,34 @@ def limitations(out_dir, hidden=32, batch=32, steps=600):
     return [path], dict(zip(delays, zip(*memory.values()))), {h: dict(zip(lengths, v)) for h, v in bottleneck.items()}
 
 
+DRAWINGS = {"rnn_unrolled": rnn_unrolled, "lstm_unrolled": lstm_unrolled, "lstm_folded": lstm_folded,
+            "rnn_grads": rnn_grads, "bptt_sum": bptt_sum, "tbptt": tbptt, "bptt_backward": bptt_backward,
+            "lstm_backward": lstm_backward, "graph_page": graph_page}
+PLOTS = ("grad_norms", "exploding", "limitations")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out-dir", default=DOCS)
+    parser.add_argument("--only", nargs="+", choices=sorted(DRAWINGS) + list(PLOTS),
+                        help="make only these pictures (default: all)")
     args = parser.parse_args(argv)
     os.makedirs(args.out_dir, exist_ok=True)
-    written = rnn_unrolled(args.out_dir) + lstm_folded(args.out_dir) + rnn_grads(args.out_dir)
-    written += bptt_backward(args.out_dir)
-    paths, series = grad_norms(args.out_dir)
-    written += paths
-    paths, jacobians, losses = exploding(args.out_dir)
-    written += paths
-    paths, memory, bottleneck = limitations(args.out_dir)
-    written += paths
+    wanted = set(args.only or list(DRAWINGS) + list(PLOTS))
+    written = []
+    for name, make in DRAWINGS.items():
+        if name in wanted:
+            written += make(args.out_dir)
+    series = jacobians = losses = memory = bottleneck = {}
+    if "grad_norms" in wanted:
+        paths, series = grad_norms(args.out_dir)
+        written += paths
+    if "exploding" in wanted:
+        paths, jacobians, losses = exploding(args.out_dir)
+        written += paths
+    if "limitations" in wanted:
+        paths, memory, bottleneck = limitations(args.out_dir)
+        written += paths
     for path in written:
         print("wrote", os.path.normpath(path))
     for label, norms in series.items():

@@ -11,6 +11,7 @@ from .bptt import (
     train_step,
     truncated_bptt,
 )
+from .drawing import draw_bptt_sum, draw_truncated_bptt
 from .gru_cell import GRUCell
 from .lstm_cell import LSTMCell
 from .recurrent import GRU, LSTM, RNN, Recurrent
@@ -20,4 +21,5 @@ __all__ = [
     "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "Recurrent",
     "truncated_bptt", "train_step", "detach_state", "grad_norm", "step_outputs",
     "grad_norms_through_time", "jacobian_norms", "grad_contributions", "Contribution",
+    "draw_bptt_sum", "draw_truncated_bptt",
 ]

@@ -6,7 +6,8 @@ import numbers
 
 import numpy as np
 
-from tinygraph import Template, Tensor, concat, get_default_dtype, tensor
+from tinygraph import Template, Tensor, concat, get_default_dtype, stack, tensor
+from tinygraph.config import STATE
 from tinygraph.nn import Parameter
 from tinygraph.ops import OPS
 from tinygraph.tensor import apply
@@ -38,9 +39,12 @@ class RecurrentCell(Template):
     unroll hooks to run a fused version of the same equations.
     """
 
-    def __init__(self, input_size, hidden_size, name=None, rng=None):
+    def __init__(self, input_size, hidden_size, name=None, rng=None, fused=True):
         super().__init__(name=name)
         kind = type(self).__name__
+        if not isinstance(fused, (bool, np.bool_)):
+            raise TypeError(f"{kind}: fused must be True or False, got {fused!r}")
+        self.fused = bool(fused)
         self.input_size = check_size(kind, "input_size", input_size)
         self.hidden_size = check_size(kind, "hidden_size", hidden_size)
         object.__setattr__(self, "_rng", as_rng(rng))
@@ -76,6 +80,19 @@ class RecurrentCell(Template):
                 f"{self.template_name}: expected state {what} of shape (B, hidden_size) = "
                 f"({batch}, {self.hidden_size}), got shape {shape_text(h.shape)}"
             )
+
+    # -- the textbook build (fused=False): the equations as written, inside each step ---
+    def textbook_inputs(self, xs):
+        """What the textbook build's step ``t`` reads: ``xs[t]`` (``unroll`` selects it), or,
+        when ``xs`` is the stack of the per-step outputs of the layer below, those tensors
+        themselves, so that a stacked layer's step reads ``h_t`` of the layer below
+        directly (no stack-and-select between the layers; the same values)."""
+        self.check_sequence(xs)
+        parents = xs.parents
+        if (xs.op == "stack" and xs.attrs.get("axis") == 0 and len(parents) == xs.shape[0]
+                and all(isinstance(p, Tensor) and p.shape == xs.shape[1:] for p in parents)):
+            return list(parents)
+        return xs
 
     def project_pooled(self, xs, W_x, b):
         """``project_sequence`` into a (T*B, G) array from the cell's buffer pool."""
@@ -126,6 +143,54 @@ class RecurrentCell(Template):
 
     def extra_repr(self):
         return f"input_size={self.input_size}, hidden_size={self.hidden_size}"
+
+
+def input_symbol(x):
+    """The symbol of a step's input in tensor names: its name, or ``x_t`` for an unnamed
+    input, e.g. the per-step selection ``xs[t]`` that ``unroll`` makes (named here: it is the
+    seed's x_t; a selection from an input that needs no gradient is a leaf of its own)."""
+    if x.name is None and (x.op == "index" or x.op is None):
+        x.name = "x_t"
+    return x.name or "x_t"
+
+
+def product(a, W, name):
+    """``a @ W`` named ``name`` (e.g. ``x_t W_xh``): one matmul of the equations."""
+    out = a @ W
+    out.name = name
+    return out
+
+
+class _SameInstance:
+    """Record the tensors made inside the block in the template instance of ``tensor``
+    (the very instance, so a drawing puts them in that step's cluster)."""
+
+    def __init__(self, tensor):
+        self.instance = tensor.instance
+
+    def __enter__(self):
+        self.previous = STATE.instance
+        STATE.instance = self.instance
+
+    def __exit__(self, *exc):
+        STATE.instance = self.previous
+
+
+def readout_per_step(hs, W_hy, b_y):
+    """The output layer of the textbook build: ``y_t = h_t @ W_hy + b_y`` inside step t.
+
+    ``hs`` is the stack of the top layer's ``h_t``; each ``y_t`` is computed from
+    its ``h_t`` within that step's instance, and the ``y_t`` are stacked to
+    (T, B, O). No reshape: the picture shows the seed's equation once per step.
+    """
+    steps = hs.parents if hs.op == "stack" and hs.attrs.get("axis") == 0 else [hs[t] for t in range(hs.shape[0])]
+    ys = []
+    for h in steps:
+        with _SameInstance(h):
+            y = product(h, W_hy, f"{h.name or 'h_t'} W_hy") + b_y
+            y.name = "y_t"
+        ys.append(y)
+    return stack(ys, axis=0)
 
 
 def name_tensors(**tensors):

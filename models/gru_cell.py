@@ -5,7 +5,7 @@ from tinygraph import concat
 from tinygraph.ops import OPS
 from tinygraph.tensor import apply
 
-from ._cell import RecurrentCell, name_tensors as _name, project_sequence
+from ._cell import RecurrentCell, input_symbol, name_tensors as _name, product
 
 _GRU_CELL = OPS["gru_cell"]
 
@@ -31,9 +31,11 @@ class GRUCell(RecurrentCell):
     hidden_size : int
         H, size of the hidden state.
     fused : bool
-        Under ``unroll``, run each step's gate math as the single ``gru_cell``
-        op (default, fast) or as primitive ops (a larger graph that shows every
-        gate). Same equations either way.
+        Under ``unroll``, run the fused form (default, fast: what training
+        runs; see Notes) or, with ``fused=False``, the textbook graph: each
+        step's instance holds the equations above as written (per gate a
+        matmul pair, the bias adds and the nonlinearity, then ``h_t``), and
+        nothing is concatenated or projected outside the steps. Same values.
     name : str, optional
         Template name used in ``Tensor.instance`` (default ``"GRUCell"``).
     rng : None, int or numpy.random.Generator
@@ -48,12 +50,13 @@ class GRUCell(RecurrentCell):
     Notes
     -----
     ``forward(x, h)`` takes ``x`` (B, D) and ``h`` (B, H) and returns
-    ``(h_t, h_t)``. Under ``tinygraph.unroll``, ``begin_unroll`` concatenates
-    the gate matrices once and projects all T inputs with one matmul; each
-    step runs one ``h_{t-1} @ W_h`` with ``W_h`` of shape (H, 3H), gate order
-    r, z, n. Fused, the projected inputs take the gate order n, r, z (so the
-    ``gru_cell`` op's pre-activation gradients for ``x_proj`` and ``W_h`` are
-    two overlapping views of one (B, 4H) array); unfused, r, z, n.
+    ``(h_t, h_t)`` and builds the textbook graph (every step of a
+    ``fused=False`` unroll is exactly that). Fused, under ``tinygraph.unroll``,
+    ``begin_unroll`` concatenates the gate matrices once and projects all T
+    inputs with one matmul (gate order n, r, z, so that the ``gru_cell`` op's
+    pre-activation gradients for ``x_proj`` and ``W_h`` are two overlapping
+    views of one (B, 4H) array); each step runs one ``gru_cell`` op with
+    ``W_h`` of shape (H, 3H), gate order r, z, n.
 
     Buffer reuse (fused): under ``unroll`` the steps write their outputs
     ``[h r z n hn]`` into the slots ``[:, t]`` of one (5, T, B, H) workspace
@@ -67,8 +70,7 @@ class GRUCell(RecurrentCell):
     """
 
     def __init__(self, input_size, hidden_size, fused=True, name=None, rng=None):
-        super().__init__(input_size, hidden_size, name=name, rng=rng)
-        self.fused = bool(fused)
+        super().__init__(input_size, hidden_size, name=name, rng=rng, fused=fused)
         D, H = self.input_size, self.hidden_size
         for gate in "rzn":
             setattr(self, f"W_x{gate}", self._uniform(D, H))
@@ -81,11 +83,21 @@ class GRUCell(RecurrentCell):
     def forward(self, x, h):
         x = self.check_input(x)
         self.check_hidden(h, x.shape[0])
-        r = (x @ self.W_xr + h @ self.W_hr + self.b_r).sigmoid()
-        z = (x @ self.W_xz + h @ self.W_hz + self.b_z).sigmoid()
-        n = (x @ self.W_xn + self.b_n + r * (h @ self.W_hn + self.b_hn)).tanh()
-        h_new = (1.0 - z) * n + z * h
-        _name(r=r, z=z, n=n, h=h_new)
+        x_name = input_symbol(x)
+
+        def xw(gate):
+            return product(x, getattr(self, f"W_x{gate}"), f"{x_name} W_x{gate}")
+
+        def hw(gate):
+            return product(h, getattr(self, f"W_h{gate}"), f"h_{{t-1}} W_h{gate}")
+
+        r = (xw("r") + hw("r") + self.b_r).sigmoid()
+        z = (xw("z") + hw("z") + self.b_z).sigmoid()
+        n = (xw("n") + self.b_n + r * (hw("n") + self.b_hn)).tanh()
+        new_part, old_part = (1.0 - z) * n, z * h
+        h_new = new_part + old_part
+        _name(r=r, z=z, n=n, h_t=h_new)
+        new_part.name, old_part.name = "(1-z) n", "z h_{t-1}"
         return h_new, h_new
 
     # -- unroll hooks: the fused form of the same equations -------------------------
@@ -93,30 +105,21 @@ class GRUCell(RecurrentCell):
         return self.zeros(batch_size, dtype, name="h0")
 
     def begin_unroll(self, xs):
+        if not self.fused:
+            return self.textbook_inputs(xs)
         self.check_sequence(xs)
         object.__setattr__(self, "_W_h", concat([self.W_hr, self.W_hz, self.W_hn], axis=1))
-        if not self.fused:
-            W_x = concat([self.W_xr, self.W_xz, self.W_xn], axis=1)
-            b = concat([self.b_r, self.b_z, self.b_n], axis=0)
-            return project_sequence(xs, W_x, b)
         # gate order n, r, z for the projected inputs (see gru_cell)
         W_x = concat([self.W_xn, self.W_xr, self.W_xz], axis=1)
         b = concat([self.b_n, self.b_r, self.b_z], axis=0)
         return self.begin_fused_unroll(xs, W_x, b, step_blocks=5)
 
     def step(self, p, h):
+        if not self.fused:
+            return self.forward(p, h)
         self.check_hidden(h, p.shape[0])
-        H = self.hidden_size
-        if self.fused:
-            out = apply(_GRU_CELL, p, h, self._W_h, self.b_hn, **self.step_buffers(p, h, self._W_h, self.b_hn))
-            h_new = out[0]
-            out.name = "[h r z n hn]"
-            _name(h=h_new)
-            return h_new, h_new
-        a = h @ self._W_h
-        rz = (p[:, : 2 * H] + a[:, : 2 * H]).sigmoid()
-        r, z = rz[:, :H], rz[:, H:]
-        n = (p[:, 2 * H:] + r * (a[:, 2 * H:] + self.b_hn)).tanh()
-        h_new = n + z * (h - n)
-        _name(r=r, z=z, n=n, h=h_new)
+        out = apply(_GRU_CELL, p, h, self._W_h, self.b_hn, **self.step_buffers(p, h, self._W_h, self.b_hn))
+        h_new = out[0]
+        out.name = "[h r z n hn]"
+        _name(h_t=h_new)
         return h_new, h_new

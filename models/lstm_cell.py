@@ -5,7 +5,7 @@ from tinygraph import concat
 from tinygraph.ops import OPS
 from tinygraph.tensor import apply
 
-from ._cell import RecurrentCell, name_tensors as _name, project_sequence
+from ._cell import RecurrentCell, input_symbol, name_tensors as _name, product
 
 # Order of the gates in the fused matrices: the three sigmoid gates first, so one
 # sigmoid covers a contiguous block and one tanh the candidate block.
@@ -35,9 +35,13 @@ class LSTMCell(RecurrentCell):
         If given, ``b_f`` starts at this constant instead of a random draw
         (1.0 is the usual choice: the cell starts out remembering).
     fused : bool
-        Under ``unroll``, run each step's pointwise gate math as the single
-        ``lstm_cell`` op (default, fast) or as primitive ops (a larger graph
-        that shows every gate). Same equations either way.
+        Under ``unroll``, run the fused form (default, fast: what training
+        runs): the gate matrices concatenated once, all T input projections as
+        one matmul and each step as the single ``lstm_cell`` op. Or, with
+        ``fused=False``, the textbook graph: each step's instance holds the
+        equations above as written, per gate a matmul pair, the bias add and
+        the nonlinearity, then ``c_t`` and ``h_t``, and nothing is
+        concatenated or projected outside the steps. Same values either way.
     name : str, optional
         Template name used in ``Tensor.instance`` (default ``"LSTMCell"``).
     rng : None, int or numpy.random.Generator
@@ -53,8 +57,9 @@ class LSTMCell(RecurrentCell):
     -----
     The state is the pair ``(h, c)``, each (B, H); ``forward(x, (h, c))``
     returns ``(h_t, (h_t, c_t))`` and computes each gate from its own
-    matrices, exactly as written above. Under ``tinygraph.unroll`` the same
-    equations run fused: ``begin_unroll`` concatenates the gate matrices once
+    matrices, exactly as written above (the textbook graph; every step of a
+    ``fused=False`` unroll is exactly that). Under ``tinygraph.unroll`` with the
+    default ``fused=True`` the same equations run fused: ``begin_unroll`` concatenates the gate matrices once
     (``W_x`` (D, 4H), ``W_h`` (H, 4H), ``b`` (4H,), gate order i, f, o, g) and
     projects all T inputs with one ``(T*B, D) @ (D, 4H)`` matmul; each step
     then runs a single ``h_{t-1} @ W_h``. The parameters stay per gate, and
@@ -72,8 +77,7 @@ class LSTMCell(RecurrentCell):
     """
 
     def __init__(self, input_size, hidden_size, forget_bias=None, fused=True, name=None, rng=None):
-        super().__init__(input_size, hidden_size, name=name, rng=rng)
-        self.fused = bool(fused)
+        super().__init__(input_size, hidden_size, name=name, rng=rng, fused=fused)
         D, H = self.input_size, self.hidden_size
         for gate in "ifgo":
             setattr(self, f"W_x{gate}", self._uniform(D, H))
@@ -87,17 +91,22 @@ class LSTMCell(RecurrentCell):
     def forward(self, x, state):
         x = self.check_input(x)
         h, c = self._split_state(state, x.shape[0])
+        x_name = input_symbol(x)
 
-        def pre(gate):
-            return x @ getattr(self, f"W_x{gate}") + h @ getattr(self, f"W_h{gate}") + getattr(self, f"b_{gate}")
+        def pre(gate):  # x_t W_xk + h_{t-1} W_hk + b_k
+            return (product(x, getattr(self, f"W_x{gate}"), f"{x_name} W_x{gate}")
+                    + product(h, getattr(self, f"W_h{gate}"), f"h_{{t-1}} W_h{gate}") + getattr(self, f"b_{gate}"))
 
         i = pre("i").sigmoid()
         f = pre("f").sigmoid()
         g = pre("g").tanh()
         o = pre("o").sigmoid()
-        c_new = f * c + i * g
-        h_new = o * c_new.tanh()
-        _name(i=i, f=f, g=g, o=o, c=c_new, h=h_new)
+        kept, written = f * c, i * g
+        c_new = kept + written
+        squashed = c_new.tanh()
+        h_new = o * squashed
+        _name(i=i, f=f, g=g, o=o, c_t=c_new, h_t=h_new)
+        kept.name, written.name, squashed.name = "f c_{t-1}", "i g", "tanh(c_t)"
         return h_new, (h_new, c_new)
 
     def _split_state(self, state, batch):
@@ -123,28 +132,19 @@ class LSTMCell(RecurrentCell):
         return W_x, W_h, b
 
     def begin_unroll(self, xs):
+        if not self.fused:
+            return self.textbook_inputs(xs)
         self.check_sequence(xs)
         W_x, W_h, b = self.fused_weights()
         object.__setattr__(self, "_W_h", W_h)
-        if not self.fused:
-            return project_sequence(xs, W_x, b)
         return self.begin_fused_unroll(xs, W_x, b, step_blocks=7)
 
     def step(self, p, state):
+        if not self.fused:
+            return self.forward(p, state)
         h, c = self._split_state(state, p.shape[0])
-        H = self.hidden_size
-        if self.fused:
-            out = apply(_LSTM_CELL, p, h, self._W_h, c, **self.step_buffers(p, h, c, self._W_h))
-            h_new, c_new = out[0], out[1]
-            out.name = "[h c i f o g tanh(c)]"
-            _name(c=c_new, h=h_new)
-            return h_new, (h_new, c_new)
-        z = p + h @ self._W_h
-        s = z[:, : 3 * H].sigmoid()
-        s.name = "[i f o]"
-        g = z[:, 3 * H:].tanh()
-        i, f, o = s[:, :H], s[:, H: 2 * H], s[:, 2 * H:]
-        c_new = f * c + i * g
-        h_new = o * c_new.tanh()
-        _name(z=z, i=i, f=f, g=g, o=o, c=c_new, h=h_new)
+        out = apply(_LSTM_CELL, p, h, self._W_h, c, **self.step_buffers(p, h, c, self._W_h))
+        h_new, c_new = out[0], out[1]
+        out.name = "[h c i f o g tanh(c)]"
+        _name(c_t=c_new, h_t=h_new)
         return h_new, (h_new, c_new)

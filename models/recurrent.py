@@ -9,7 +9,7 @@ import numpy as np
 from tinygraph import Tensor, get_default_dtype, tensor, unroll
 from tinygraph.nn import Module, Parameter
 
-from ._cell import as_rng, check_size, shape_text
+from ._cell import as_rng, check_size, readout_per_step, shape_text
 from .gru_cell import GRUCell
 from .lstm_cell import LSTMCell
 from .rnn_cell import RNNCell
@@ -107,6 +107,8 @@ class Recurrent(Module):
         hs, final = self.forward_hidden(x, state)
         if self.output_size is None:
             return hs, final
+        if not self.cell.fused:  # textbook build: y_t = h_t @ W_hy + b_y inside each step
+            return readout_per_step(hs, self.W_hy, self.b_y), final
         T, B, H = hs.shape
         y = hs.reshape(T * B, H) @ self.W_hy + self.b_y
         return y.reshape(T, B, self.output_size), final
@@ -196,15 +198,15 @@ class RNN(Recurrent):
 
     ``h_t = act(x_t @ W_xh + h_{t-1} @ W_hh + b_h)`` for ``t = 1..T`` and, with
     ``output_size``, ``y_t = h_t @ W_hy + b_y``. ``nonlinearity`` is ``"tanh"``
-    (default) or ``"relu"``.
+    (default) or ``"relu"``. ``fused=False`` builds the textbook graph (see ``RNNCell``).
     """
 
     cell_class = RNNCell
 
     def __init__(self, input_size, hidden_size, nonlinearity="tanh", num_layers=1, output_size=None, rng=None,
-                 name=None):
+                 name=None, fused=True):
         super().__init__(input_size, hidden_size, num_layers=num_layers, output_size=output_size, rng=rng,
-                         name=name, nonlinearity=nonlinearity)
+                         name=name, nonlinearity=nonlinearity, fused=fused)
 
 
 class LSTM(Recurrent):

@@ -1,7 +1,7 @@
 """The Elman cell as a graph template."""
 from __future__ import annotations
 
-from ._cell import RecurrentCell
+from ._cell import RecurrentCell, input_symbol, product
 
 _ACTIVATIONS = ("tanh", "relu")
 
@@ -22,6 +22,11 @@ class RNNCell(RecurrentCell):
     hidden_size : int
         H, size of the hidden state.
     nonlinearity : {"tanh", "relu"}
+    fused : bool
+        Under ``unroll``: project the inputs of all T steps with one matmul
+        before the loop (default, fast: what training runs), or build the
+        textbook graph, the equation above inside each step's instance
+        (``fused=False``: the picture for reading the equations). Same values.
     name : str, optional
         Template name used in ``Tensor.instance`` (default ``"RNNCell"``).
     rng : None, int or numpy.random.Generator
@@ -36,8 +41,11 @@ class RNNCell(RecurrentCell):
     Notes
     -----
     ``forward(x, h)`` takes ``x`` of shape (B, D) and ``h`` of shape (B, H)
-    and returns ``(h_t, h_t)`` (output and new state are the same tensor).
-    Under ``tinygraph.unroll`` the input projection of all T steps runs as one
+    and returns ``(h_t, h_t)`` (output and new state are the same tensor);
+    it builds the textbook graph: ``x_t W_xh`` and ``h_{t-1} W_hh`` (two
+    matmuls), their sum, ``+ b_h``, the activation ``h_t``. With
+    ``fused=False`` every step of an unroll is exactly that. With the default
+    ``fused=True``, under ``tinygraph.unroll`` the input projection of all T steps runs as one
     ``(T*B, D) @ (D, H)`` matmul before the loop (``begin_unroll``); each step
     then adds ``h_{t-1} @ W_hh``. Same equations, fewer and larger matmuls.
     The projection is written into a (T*B, H) array kept in the cell's
@@ -46,10 +54,10 @@ class RNNCell(RecurrentCell):
     ``tinygraph.template.BufferPool``; ``release_buffers()`` frees it).
     """
 
-    def __init__(self, input_size, hidden_size, nonlinearity="tanh", name=None, rng=None):
+    def __init__(self, input_size, hidden_size, nonlinearity="tanh", fused=True, name=None, rng=None):
         if nonlinearity not in _ACTIVATIONS:
             raise ValueError(f"RNNCell: nonlinearity must be one of {_ACTIVATIONS}, got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, name=name, rng=rng)
+        super().__init__(input_size, hidden_size, name=name, rng=rng, fused=fused)
         self.nonlinearity = nonlinearity
         D, H = self.input_size, self.hidden_size
         self.W_xh = self._uniform(D, H)
@@ -62,8 +70,9 @@ class RNNCell(RecurrentCell):
     def forward(self, x, h):
         x = self.check_input(x)
         self.check_hidden(h, x.shape[0])
-        h_new = self._act(x @ self.W_xh + h @ self.W_hh + self.b_h)
-        h_new.name = "h"
+        z = product(x, self.W_xh, f"{input_symbol(x)} W_xh") + product(h, self.W_hh, "h_{t-1} W_hh")
+        h_new = self._act(z + self.b_h)
+        h_new.name = "h_t"
         return h_new, h_new
 
     # -- unroll hooks ---------------------------------------------------------------
@@ -71,13 +80,17 @@ class RNNCell(RecurrentCell):
         return self.zeros(batch_size, dtype, name="h0")
 
     def begin_unroll(self, xs):
+        if not self.fused:
+            return self.textbook_inputs(xs)
         self.check_sequence(xs)
         return self.project_pooled(xs, self.W_xh, self.b_h)
 
     def step(self, p, h):
+        if not self.fused:
+            return self.forward(p, h)
         self.check_hidden(h, p.shape[0])
         h_new = self._act(p + h @ self.W_hh)
-        h_new.name = "h"
+        h_new.name = "h_t"
         return h_new, h_new
 
     def extra_repr(self):

@@ -56,7 +56,7 @@ def test_lstm_unrolled_is_one_instance_per_step_fused_or_not():
     fused_ops = tg.Graph(models.LSTM(D, H)(np.ones((T, B, D)))[0]).ops()
     assert fused_ops["lstm_cell"] == T
     primitive_ops = tg.Graph(models.LSTM(D, H, fused=False)(np.ones((T, B, D)))[0]).ops()
-    assert primitive_ops["sigmoid"] == T and "lstm_cell" not in primitive_ops
+    assert primitive_ops["sigmoid"] == 3 * T and "lstm_cell" not in primitive_ops  # i, f, o per step
 
 
 def test_stacked_layers_and_output_layer():
@@ -152,11 +152,13 @@ def test_long_sequence_forward_and_backward():
 
 
 @pytest.mark.parametrize("cls, options, symbols", [
-    (models.RNN, {}, {"h"}),
-    (models.GRU, {}, {"h"}),
-    (models.GRU, {"fused": False}, {"r", "z", "n", "h"}),
-    (models.LSTM, {}, {"h", "c"}),
-    (models.LSTM, {"fused": False}, {"z", "i", "f", "g", "o", "h", "c"}),
+    (models.RNN, {}, {"h_t"}),
+    (models.RNN, {"fused": False}, {"x_t", "x_t W_xh", "h_{t-1} W_hh", "h_t"}),
+    (models.GRU, {}, {"h_t"}),
+    (models.GRU, {"fused": False}, {"x_t", "r", "z", "n", "h_t", "x_t W_xn", "h_{t-1} W_hn"}),
+    (models.LSTM, {}, {"h_t", "c_t"}),
+    (models.LSTM, {"fused": False}, {"x_t", "i", "f", "g", "o", "h_t", "c_t", "x_t W_xf", "h_{t-1} W_hf",
+                                      "f c_{t-1}", "i g", "tanh(c_t)"}),
 ])
 def test_step_tensors_carry_the_symbols_of_the_equations(cls, options, symbols):
     out, final = cls(D, H, rng=0, **options)(np.ones((T, B, D)))

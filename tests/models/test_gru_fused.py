@@ -84,7 +84,7 @@ def test_fused_graph_is_one_gru_cell_per_step_tagged_and_named():
     steps = [n for n in graph.nodes if n.op == "gru_cell"]
     assert [n.instance for n in steps] == [("GRUCell", t) for t in range(T)]
     assert {n.name for n in steps} == {"[h r z n hn]"}
-    assert h.name == "h"
+    assert h.name == "h_t"
     # the stacked output is the workspace's h block, not a copy
     assert np.shares_memory(out.data, steps[0].data)
     unfused = make_gru(fused=False)

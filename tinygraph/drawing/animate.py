@@ -35,7 +35,10 @@ _FRAME_NAME = "frame_{:03d}.svg"
 _FRAME_RE = re.compile(r"^frame_(\d{3,})\.svg$")
 
 
-def backward_frames(*roots, **draw_options):
+DEFAULT_MAX_FRAMES = 60
+
+
+def backward_frames(*roots, max_frames=DEFAULT_MAX_FRAMES, **draw_options):
     """The backward pass as a list of drawings, one per step of the engine's walk.
 
     Parameters
@@ -49,6 +52,13 @@ def backward_frames(*roots, **draw_options):
         ``rankdir``, ``title``, ``grad_range``, ``show_dtype``, ``legend``
         (``grads`` is implied). ``folded=True`` is refused: a folded node
         stands for one tensor per step, reached at different times.
+    max_frames : int or None
+        At most this many frames (default 60; None: one per node). When the
+        walk has more steps, the nodes it processes one after the other inside
+        one step's cluster (or outside every cluster) make one frame, so a
+        frame is one time step of BPTT; if that is still too many, runs of
+        consecutive frames are merged evenly. The last frame always shows the
+        finished walk. A GIF of a 3-step LSTM stays small and quick to make.
 
     Returns
     -------
@@ -116,6 +126,9 @@ def backward_frames(*roots, **draw_options):
     texts = {nid: colors.format_norm(v) for nid, v in final.items() if v is not None}
     extra_legend = _extra_legend()
 
+    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int)
+                                   or max_frames < 1):
+        raise ValueError(f"backward_frames: max_frames must be a positive int or None, got {max_frames!r}")
     runs = []  # (view node id, [processed tensors]) in order; one per frame
     for t in order:
         nid = where[id(t)]
@@ -123,20 +136,58 @@ def backward_frames(*roots, **draw_options):
             runs[-1][1].append(t)
         else:
             runs.append((nid, [t]))
+    frames_of = [[run] for run in runs]  # each frame: the runs it shows being processed
+    if max_frames is not None and len(frames_of) > max_frames:
+        frames_of = _cap_frames(runs, view, max_frames)
     total = len(order)
     frames, reached, done = [], set(), 0
-    for nid, tensors in runs:
-        reached.add(nid)
+    for group in frames_of:
+        nids = [nid for nid, _ in group]
+        tensors = [t for _, ts in group for t in ts]
+        nid = nids[-1]
+        reached.update(nids)
         first, done = done + 1, done + len(tensors)
         norms = {n: (v if n in reached else None) for n, v in final.items()}
         pending = {n for n, v in final.items() if v is not None and n not in reached}
-        active = {(e.src, e.dst) for e in view.edges if e.dst == nid and final.get(e.src) is not None}
-        step = _step_caption(first, done, total, view.nodes[nid], tensors)
+        active = {(e.src, e.dst) for e in view.edges if e.dst in set(nids) and final.get(e.src) is not None}
+        if len(group) == 1:
+            step = _step_caption(first, done, total, view.nodes[nid], tensors)
+        else:
+            step = _span_caption(first, done, total, view.nodes[nid], tensors)
         paint = _dot._Paint(norms, scale, any_missing, any_nonfinite, pending=pending, texts=texts, current=nid,
                             active_edges=active, step=step, extra_legend=extra_legend)
         frames.append(_dot._emit(view, paint, options["title"], options["show_dtype"], options["legend"],
                                  options["rankdir"]))
     return frames
+
+
+def _cap_frames(runs, view, max_frames):
+    """Group the walk's runs into at most ``max_frames`` frames: first one per stretch of the walk
+    inside one cluster (one time step), then, if still too many, consecutive stretches evenly."""
+    stretches = []
+    for run in runs:
+        group = view.nodes[run[0]].group
+        if stretches and stretches[-1][0] == group:
+            stretches[-1][1].append(run)
+        else:
+            stretches.append((group, [run]))
+    frames = [runs_ for _, runs_ in stretches]
+    if len(frames) > max_frames:
+        edges = [round(k * len(frames) / max_frames) for k in range(max_frames + 1)]
+        frames = [[run for f in frames[a:b] for run in f] for a, b in zip(edges, edges[1:]) if b > a]
+    return frames
+
+
+def _span_caption(first, last, total, node, tensors):
+    esc = _dot._escape
+    groups = []
+    for t in tensors:
+        label = instance_label(t.instance) if t.instance is not None else "outside the steps"
+        if label not in groups:
+            groups.append(label)
+    where = groups[0] if len(groups) == 1 else f"{groups[0]} … {groups[-1]}"
+    return (f'<font point-size="12">backward steps <b>{first}-{last}</b>/{total}: {len(tensors)} nodes, '
+            f'{esc(where)}; last ∂L/∂({esc(_tensor_text(tensors[-1]))})</font>')
 
 
 def _processing_order(roots):
@@ -189,7 +240,7 @@ def _extra_legend():
             '</tr></table>')
 
 
-def save_animation(frames, path, seconds_per_frame=0.6, dpi=96):
+def save_animation(frames, path, seconds_per_frame=0.6, dpi=72):
     """Write ``frames`` (from ``backward_frames``) as an animated GIF, or as numbered SVG files.
 
     Parameters
@@ -204,7 +255,8 @@ def save_animation(frames, path, seconds_per_frame=0.6, dpi=96):
         beyond the new count are removed). Both need Graphviz ``dot``.
     seconds_per_frame : float
     dpi : int
-        Resolution of the GIF's frames.
+        Resolution of the GIF's frames (72 keeps a 3-step textbook LSTM, one
+        frame per step cluster, near 1.3 MB with its labels readable).
 
     Returns
     -------

@@ -23,7 +23,9 @@ def add_draw_parser(subparsers):
     )
     p.add_argument("--model", choices=_MODELS, default="rnn", help="which model (default: rnn)")
     p.add_argument("--steps", type=_positive, default=3, help="time steps to unroll (default: 3)")
-    p.add_argument("--out", required=True, help="output file: .svg, .png, .pdf or .dot")
+    p.add_argument("--out", required=True,
+                   help="output file: .svg, .png, .pdf, .dot, or .html (an interactive page: tooltips, a time-step "
+                        "slider, the backward pass step by step)")
     p.add_argument("--folded", action="store_true", help="one copy of the cell, state edges drawn back into it")
     p.add_argument("--grads", action="store_true", help="colour nodes by gradient norm (runs backward)")
     p.add_argument("--compact", action="store_true", help="one box per time step")
@@ -31,8 +33,9 @@ def add_draw_parser(subparsers):
                    help="animate the backward pass step by step (runs backward); --out must be a .gif "
                         "(needs Pillow: pip install tinygraph[plot]) or a folder ending in / for SVG frames")
     p.add_argument("--fused", action="store_true",
-                   help="LSTM/GRU: draw each step as the one fused op that training runs "
-                        "(default: every gate as its own node)")
+                   help="draw the fast build that training runs (inputs projected once before the loop; for "
+                        "LSTM/GRU each step one fused op) instead of the default textbook graph (the seed's "
+                        "equations inside each step: x_t W, h_{t-1} W, + b, activation; every gate its own node)")
     p.add_argument("--input-size", type=_size, default=2, help=f"features per step (default: 2, at most {MAX_SIZE})")
     p.add_argument("--hidden-size", type=_size, default=3, help=f"hidden size (default: 3, at most {MAX_SIZE})")
     p.add_argument("--batch", type=_size, default=1, help=f"batch size (default: 1, at most {MAX_SIZE})")
@@ -159,8 +162,8 @@ def run_draw(args):
         print(f"tinygraph draw: {problem}")
         return 2
     ext = os.path.splitext(args.out)[1].lower().lstrip(".")
-    if ext not in render.RENDERED_FORMATS + render.SOURCE_FORMATS:
-        print(f"tinygraph draw: cannot tell the format of --out {args.out!r}; use .svg, .png, .pdf or .dot")
+    if ext not in render.RENDERED_FORMATS + render.SOURCE_FORMATS + render.PAGE_FORMATS:
+        print(f"tinygraph draw: cannot tell the format of --out {args.out!r}; use .svg, .png, .pdf, .dot or .html")
         return 2
     build = model_graph_builder()
     limit = _limit(args)
@@ -168,8 +171,9 @@ def run_draw(args):
     if problem:
         print(f"tinygraph draw: {problem}")
         return 2
+    # the page shows every node's gradient norm and steps through the backward pass: it runs backward
     loss = build(args.model, args.steps, args.input_size, args.hidden_size, args.batch, args.seed,
-                 grads=args.grads, fused=args.fused)
+                 grads=args.grads or ext in render.PAGE_FORMATS, fused=args.fused)
     title = f"{args.model.upper()}, {args.steps} steps" + (", folded" if args.folded else "") + \
         (", compact" if args.compact else "") + (", gradient norms" if args.grads else "")
     try:

@@ -90,7 +90,9 @@ def draw(*roots, folded=False, grads=False, compact=False, max_nodes=DEFAULT_MAX
     grad_range = _check_options(folded, grads, compact, max_nodes, rankdir, title, grad_range, show_dtype, legend)
     view = _view_of(graph, folded, compact, max_nodes)
     paint = _gradient_paint(graph, view, grad_range) if grads else None
-    return _emit(view, paint, title, show_dtype, legend, rankdir)
+    drawing = _emit(view, paint, title, show_dtype, legend, rankdir)
+    drawing.tinygraph_source = {"graph": graph, "view": view, "title": title}  # for save(..., "x.html")
+    return drawing
 
 
 def _check_options(folded, grads, compact, max_nodes, rankdir, title, grad_range, show_dtype, legend):

@@ -20,6 +20,7 @@ INSTALL_HINT = (
 )
 RENDERED_FORMATS = ("svg", "png", "pdf")
 SOURCE_FORMATS = ("dot", "gv")
+PAGE_FORMATS = ("html",)  # the interactive page (html.py)
 
 
 DOT_TIMEOUT = 60.0  # seconds; a drawing small enough to read renders in well under a second
@@ -91,8 +92,8 @@ class Drawing(graphviz.Digraph):
 
 def _format_of(path, where):
     ext = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
-    if ext not in RENDERED_FORMATS + SOURCE_FORMATS:
-        known = ", ".join("." + e for e in RENDERED_FORMATS + SOURCE_FORMATS)
+    if ext not in RENDERED_FORMATS + SOURCE_FORMATS + PAGE_FORMATS:
+        known = ", ".join("." + e for e in RENDERED_FORMATS + SOURCE_FORMATS + PAGE_FORMATS)
         raise ValueError(f"{where}: cannot tell the output format of {os.fspath(path)!r} "
                          f"(extension {'.' + ext if ext else 'missing'}); expected one of {known}")
     return ext
@@ -151,7 +152,8 @@ def render(digraph, path, dot_fallback=True, dpi=None, timeout=DOT_TIMEOUT):
         What ``tinygraph.draw`` returned.
     path : str or os.PathLike
         ``.svg``, ``.png`` or ``.pdf`` (rendered by Graphviz ``dot``), or
-        ``.dot``/``.gv`` (the DOT source; needs no Graphviz).
+        ``.dot``/``.gv`` (the DOT source; needs no Graphviz), or ``.html``: a
+        self-contained interactive page (``tinygraph.drawing.html``; needs ``dot``).
     dot_fallback : bool
         When ``dot`` is missing, still write the DOT source next to ``path``
         (same name, ``.dot`` extension) before raising.
@@ -187,6 +189,10 @@ def render(digraph, path, dot_fallback=True, dpi=None, timeout=DOT_TIMEOUT):
     if fmt in SOURCE_FORMATS:
         _write_atomic(path, digraph.source.encode("utf-8"))
         return path
+    if fmt in PAGE_FORMATS:
+        from .html import write_page
+
+        return write_page(digraph, path)
     if dpi is not None and (isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or dpi <= 0):
         raise ValueError(f"render: dpi must be a positive number, got {dpi!r}")
     if not dot_available():

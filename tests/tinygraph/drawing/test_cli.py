@@ -67,7 +67,7 @@ def test_without_dot_prints_install_hint(tmp_path, capsys, monkeypatch):
 
 def test_bad_extension(tmp_path, capsys):
     assert main(["draw", "--model", "rnn", "--out", str(tmp_path / "g.jpg")]) == 2
-    assert "use .svg, .png, .pdf or .dot" in capsys.readouterr().out
+    assert "use .svg, .png, .pdf, .dot or .html" in capsys.readouterr().out
     assert os.listdir(tmp_path) == []
 
 
