@@ -13,7 +13,7 @@ from .bptt import (
 )
 from .gru_cell import GRUCell
 from .lstm_cell import LSTMCell
-from .recurrent import GRU, LSTM, RNN, Recurrent
+from .recurrent import GRU, LSTM, RNN, Recurrent, masked_unroll
 from .rnn_cell import RNNCell
 
 __all__ = [
@@ -21,3 +21,4 @@ __all__ = [
     "truncated_bptt", "train_step", "detach_state", "grad_norm", "step_outputs",
     "grad_norms_through_time", "jacobian_norms", "grad_contributions", "Contribution",
 ]
+__all__ += ["masked_unroll"]
