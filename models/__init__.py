@@ -21,4 +21,11 @@ __all__ = [
     "truncated_bptt", "train_step", "detach_state", "grad_norm", "step_outputs",
     "grad_norms_through_time", "jacobian_norms", "grad_contributions", "Contribution",
 ]
-__all__ += ["masked_unroll"]
+from .language_model import LanguageModel
+from .classifier import SequenceClassifier
+from .tagger import SequenceTagger
+from .seq2seq import Seq2Seq
+from .attention import AdditiveAttention, Attention, DotAttention
+
+__all__ += ["masked_unroll", "LanguageModel", "SequenceClassifier", "SequenceTagger", "Seq2Seq", "Attention",
+            "DotAttention", "AdditiveAttention"]
