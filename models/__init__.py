@@ -26,6 +26,8 @@ from .classifier import SequenceClassifier
 from .tagger import SequenceTagger
 from .seq2seq import Seq2Seq
 from .attention import AdditiveAttention, Attention, DotAttention
+from .fit import fit, load_checkpoint
+from .history import History
 
 __all__ += ["masked_unroll", "LanguageModel", "SequenceClassifier", "SequenceTagger", "Seq2Seq", "Attention",
-            "DotAttention", "AdditiveAttention"]
+            "DotAttention", "AdditiveAttention", "fit", "History", "load_checkpoint"]
