@@ -28,6 +28,7 @@ from .seq2seq import Seq2Seq
 from .attention import AdditiveAttention, Attention, DotAttention
 from .fit import fit, load_checkpoint
 from .history import History
+from .interop import from_torch, to_torch
 
 __all__ += ["masked_unroll", "LanguageModel", "SequenceClassifier", "SequenceTagger", "Seq2Seq", "Attention",
-            "DotAttention", "AdditiveAttention", "fit", "History", "load_checkpoint"]
+            "DotAttention", "AdditiveAttention", "fit", "History", "load_checkpoint", "to_torch", "from_torch"]

@@ -145,7 +145,7 @@ class Shakespeare(Recipe):
 # ---------------------------------------------------------------------------------------
 class Adding(Recipe):
     task = "adding"
-    defaults = dict(cell="lstm", hidden=32, layers=1, steps=600, lr=0.01, batch=32, T=50, max_norm=1.0,
+    defaults = dict(cell="lstm", hidden=32, layers=1, steps=1000, lr=0.01, batch=32, T=50, max_norm=1.0,
                     val_every=50)
 
     def load(self):
@@ -283,7 +283,7 @@ class Copy(Recipe):
 # ---------------------------------------------------------------------------------------
 class Dates(Recipe):
     task = "dates"
-    defaults = dict(cell="gru", hidden=64, layers=1, steps=400, lr=0.01, batch=32, attention="dot",
+    defaults = dict(cell="gru", hidden=64, layers=1, steps=600, lr=0.01, batch=32, attention="dot",
                     max_norm=1.0, val_every=100)
     generative = True
 

@@ -68,7 +68,7 @@ def copy(n=1000, k=5, delay=10, symbols=8, seed=0):
     return x.astype(np.int64), y.astype(np.int64)
 
 
-DATE_FORMATS = ("%d %B %Y", "%B %d, %Y", "%d/%m/%Y", "%a %d %b %Y", "%d %b %y", "%A, %B %d, %Y", "%Y%m%d")
+DATE_FORMATS = ("%d %B %Y", "%B %d, %Y", "%d/%m/%Y", "%a %d %b %Y", "%A, %B %d, %Y", "%Y%m%d")
 DATE_SOURCE_CHARS = " ,/0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 DATE_TARGET_CHARS = "-0123456789"
 PAD, BOS, EOS = 0, 1, 2
