@@ -14,7 +14,7 @@ from .bptt import (
 from .drawing import draw_bptt_sum, draw_truncated_bptt
 from .gru_cell import GRUCell
 from .lstm_cell import LSTMCell
-from .recurrent import GRU, LSTM, RNN, Recurrent
+from .recurrent import GRU, LSTM, RNN, Recurrent, masked_unroll
 from .rnn_cell import RNNCell
 
 __all__ = [
@@ -23,3 +23,14 @@ __all__ = [
     "grad_norms_through_time", "jacobian_norms", "grad_contributions", "Contribution",
     "draw_bptt_sum", "draw_truncated_bptt",
 ]
+from .language_model import LanguageModel
+from .classifier import SequenceClassifier
+from .tagger import SequenceTagger
+from .seq2seq import Seq2Seq
+from .attention import AdditiveAttention, Attention, DotAttention
+from .fit import fit, load_checkpoint
+from .history import History
+from .interop import from_torch, to_torch
+
+__all__ += ["masked_unroll", "LanguageModel", "SequenceClassifier", "SequenceTagger", "Seq2Seq", "Attention",
+            "DotAttention", "AdditiveAttention", "fit", "History", "load_checkpoint", "to_torch", "from_torch"]

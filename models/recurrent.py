@@ -6,13 +6,112 @@ import math
 
 import numpy as np
 
-from tinygraph import Tensor, get_default_dtype, tensor, unroll
+from tinygraph import Template, Tensor, get_default_dtype, tensor, unroll, where
 from tinygraph.nn import Module, Parameter
+from tinygraph.template import flatten_state
 
 from ._cell import as_rng, check_size, readout_per_step, shape_text
 from .gru_cell import GRUCell
 from .lstm_cell import LSTMCell
 from .rnn_cell import RNNCell
+
+
+def check_lengths(where, lengths, steps, batch):
+    """``lengths`` as a (B,) int64 array with ``1 <= lengths[b] <= T``, or a ValueError/TypeError naming ``where``."""
+    if isinstance(lengths, Tensor):
+        raise TypeError(f"{where}: lengths must be an integer numpy array or list, got a Tensor")
+    arr = np.asarray(lengths)
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+        raise TypeError(f"{where}: lengths must be integers, got dtype {arr.dtype}")
+    if arr.shape != (batch,):
+        raise ValueError(f"{where}: lengths must have shape (B,) = ({batch},), one length per sequence, "
+                         f"got shape {shape_text(arr.shape)}")
+    if arr.size and (arr.min() < 1 or arr.max() > steps):
+        bad = arr[(arr < 1) | (arr > steps)][0]
+        raise ValueError(f"{where}: every length must satisfy 1 <= length <= T = {steps}, got {int(bad)}")
+    return arr.astype(np.int64)
+
+
+class _MaskedSteps:
+    """``per_step[t]`` of the wrapped template paired with ``t`` (what ``_Masked.step`` receives)."""
+
+    def __init__(self, per_step):
+        self.per_step = per_step
+
+    def __getitem__(self, t):
+        return self.per_step[t], t
+
+
+class _Masked(Template):
+    """A template run under a padding mask: step t keeps the previous state where ``t >= lengths[b]``.
+
+    It carries the wrapped template's name, so its instances are the wrapped
+    template's steps (same ``Tensor.instance``, same clusters in a drawing).
+    """
+
+    def __init__(self, template, lengths):
+        super().__init__(name=template.template_name)
+        object.__setattr__(self, "inner", template)  # not a submodule: no parameters of its own
+        object.__setattr__(self, "lengths", lengths)
+
+    def initial_state(self, batch_size, dtype):
+        return self.inner.initial_state(batch_size, dtype)
+
+    def begin_unroll(self, xs):
+        return _MaskedSteps(self.inner.begin_unroll(xs))
+
+    def step(self, x_and_t, state):
+        x, t = x_and_t
+        output, new_state = self.inner.step(x, state)
+        valid = (t < self.lengths)[:, None]  # (B, 1): which sequences still run at step t
+        if valid.all():
+            return output, new_state
+        kept = [where(valid, new, old) for new, old in zip(flatten_state(new_state), flatten_state(state))]
+        return where(valid, output, 0.0), _restructure(new_state, iter(kept))
+
+    def end_unroll(self):
+        self.inner.end_unroll()
+
+
+def _restructure(like, items):
+    """The tensors of ``items`` in the nested structure of ``like`` (inverse of ``flatten_state``)."""
+    if isinstance(like, (tuple, list)):
+        return type(like)(_restructure(part, items) for part in like)
+    return next(items)
+
+
+def masked_unroll(template, xs, state=None, lengths=None):
+    """``tinygraph.unroll`` over a padded batch of variable-length sequences.
+
+    Works for any template (the built-in cells and a user's own): at step
+    ``t`` a sequence with ``lengths[b] <= t`` keeps its previous state
+    (``where(t < lengths, new_state, state)``, so no gradient reaches the step's
+    computation from the padding) and outputs zeros. The final state of each
+    sequence is its state after its last valid step, and the outputs, final
+    states and parameter gradients equal those of running each sequence alone.
+
+    Parameters
+    ----------
+    template : tinygraph.Template
+    xs : Tensor or array (T, B, features...)
+    state : initial state or None (the template's ``initial_state``)
+    lengths : array-like of ints (B,) or None (every sequence has length T)
+
+    Returns
+    -------
+    outputs : Tensor (T, B, ...)
+        Zero past each sequence's length.
+    final_state
+        Each sequence's state at its last valid step.
+    """
+    if lengths is None:
+        return unroll(template, xs, state)
+    shape = getattr(xs, "shape", np.shape(xs))
+    if len(shape) < 3:
+        return unroll(template, xs, state)  # unroll raises its own clear error
+    lengths = check_lengths("masked_unroll", lengths, shape[0], shape[1])
+    outputs, final = unroll(_Masked(template, lengths), xs, state)
+    return outputs, final
 
 
 class Recurrent(Module):
@@ -84,7 +183,7 @@ class Recurrent(Module):
         """The cells, bottom layer first."""
         return [self.cell] + [getattr(self, f"cell_{layer}") for layer in range(1, self.num_layers)]
 
-    def forward(self, x, state=None):
+    def forward(self, x, state=None, lengths=None):
         """Run the sequence.
 
         Parameters
@@ -95,6 +194,14 @@ class Recurrent(Module):
             Initial state: for one layer ``h0`` (B, H) (``(h0, c0)`` for the
             LSTM); for ``num_layers > 1`` a list with one such state per layer.
             Default zeros.
+        lengths : array-like of ints (B,), optional
+            Valid steps of each sequence of a padded batch (``1 <= lengths[b] <= T``).
+            Outputs past a sequence's length are zero and its final state is
+            its state at its last valid step, so the padded batch gives the
+            same outputs, final states and parameter gradients as running each
+            sequence alone (see ``masked_unroll``). With an output layer,
+            ``y_t`` past the length is the bias ``b_y`` applied to a zero state;
+            mask it in the loss.
 
         Returns
         -------
@@ -104,7 +211,7 @@ class Recurrent(Module):
             ``h_T`` (``(h_T, c_T)`` for the LSTM); for ``num_layers > 1`` a
             tuple with one final state per layer.
         """
-        hs, final = self.forward_hidden(x, state)
+        hs, final = self.forward_hidden(x, state, lengths=lengths)
         if self.output_size is None:
             return hs, final
         if not self.cell.fused:  # textbook build: y_t = h_t @ W_hy + b_y inside each step
@@ -113,14 +220,16 @@ class Recurrent(Module):
         y = hs.reshape(T * B, H) @ self.W_hy + self.b_y
         return y.reshape(T, B, self.output_size), final
 
-    def forward_hidden(self, x, state=None):
+    def forward_hidden(self, x, state=None, lengths=None):
         """Like ``forward`` but without the output layer: ``(hidden states (T, B, H), final_state)``."""
         x = self._check_input(x)
         states = self._check_state(state, x.shape[1])
+        if lengths is not None:
+            lengths = check_lengths(type(self).__name__, lengths, x.shape[0], x.shape[1])
         finals = []
         hs = x
         for cell, s in zip(self.cells, states):
-            hs, s = unroll(cell, hs, s)
+            hs, s = unroll(cell, hs, s) if lengths is None else masked_unroll(cell, hs, s, lengths)
             finals.append(s)
         return hs, (finals[0] if self.num_layers == 1 else tuple(finals))
 

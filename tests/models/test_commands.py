@@ -1,0 +1,64 @@
+"""tinygraph tasks / train / sample (the models' CLI commands, through tinygraph's entry points)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tinygraph import models
+from tinygraph.cli import main
+from tinygraph.models import recipes
+from tinygraph.models.tasks.text import CharVocab
+
+
+def test_tasks_lists_sources_and_licenses(capsys):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    for name in ("adding", "sunspots", "shakespeare", "dates"):
+        assert f"{name}  [" in out
+    assert "public domain" in out and "MIT" in out
+
+
+def test_train_writes_checkpoint_curve_metrics_and_slice(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "sunspots", "--steps", "6", "--hidden", "4", "--out", str(out), "--no-progress"]) == 0
+    files = set(os.listdir(out))
+    assert {"checkpoint.npz", "loss.png", "metrics.json", "history.json", "slice.dot"} <= files
+    metrics = json.load(open(out / "metrics.json"))
+    assert metrics["steps"] == 6 and metrics["persistence_mse"] > 0 and metrics["config"]["hidden"] == 4
+    assert "GRUCell" in open(out / "slice.dot").read()
+    # --resume continues to more steps from the checkpoint
+    assert main(["train", "sunspots", "--steps", "9", "--out", str(out), "--resume", "--no-progress"]) == 0
+    assert json.load(open(out / "metrics.json"))["steps"] == 9
+    assert json.load(open(out / "metrics.json"))["config"]["hidden"] == 4
+
+
+def test_train_dates_writes_samples(tmp_path):
+    out = tmp_path / "dates"
+    assert main(["train", "dates", "--steps", "2", "--hidden", "8", "--out", str(out), "--no-progress"]) == 0
+    assert "->" in open(out / "samples.txt").read()
+
+
+def test_train_unknown_task_and_missing_data_are_clear(tmp_path, capsys, monkeypatch):
+    assert main(["train", "nope", "--out", str(tmp_path)]) == 2
+    assert "trainable tasks" in capsys.readouterr().err
+    monkeypatch.delenv("TINYGRAPH_CONLLU", raising=False)
+    assert main(["train", "pos", "--out", str(tmp_path)]) == 2
+    assert "CoNLL-U" in capsys.readouterr().err
+
+
+def test_sample_generates_from_a_language_model_checkpoint(tmp_path, capsys):
+    r = recipes.Shakespeare({"hidden": 8})
+    r.vocab = CharVocab("ROMEO:\n abcdefgh")
+    model = r.build()
+    opt = __import__("tinygraph").optim.Adam(model.parameters())
+    batch = r.vocab.encode("ROMEO:\nabc abc abc\n")[:, None]
+    ckpt = tmp_path / "checkpoint.npz"
+    models.fit(model, [batch], r.loss, opt, steps=1, checkpoint=ckpt, extra=r.extra(), progress=False)
+    assert main(["sample", str(ckpt), "--prompt", "RO", "--steps", "20", "--seed", "3"]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("RO") and len(first.rstrip("\n")) >= 2
+    assert main(["sample", str(ckpt), "--prompt", "RO", "--steps", "20", "--seed", "3"]) == 0
+    assert capsys.readouterr().out == first
+    assert main(["sample", str(ckpt), "--prompt", "Zed"]) == 2
+    assert "not in the vocabulary" in capsys.readouterr().err

@@ -1,0 +1,139 @@
+"""models.fit and History: steps, clipping, validation, early stopping, checkpoints, exact resume, Ctrl-C."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import tinygraph as tg
+from tinygraph import models
+from tinygraph.nn import functional as F
+
+
+def setup():
+    m = models.LanguageModel(6, 8, rng=0)
+    return m, tg.optim.Adam(m.parameters(), lr=0.01)
+
+
+def batches(epoch):
+    rng = np.random.default_rng(epoch)
+    for _ in range(7):
+        yield rng.integers(0, 6, size=(9, 4))
+
+
+def loss_fn(m, b):
+    return F.cross_entropy(m(b[:-1])[0], b[1:])
+
+
+VAL = np.arange(24).reshape(12, 2) % 6
+
+
+def val(m):
+    return {"loss": loss_fn(m, VAL).item()}
+
+
+def weights(m):
+    return {k: v.copy() for k, v in m.state_dict().items()}
+
+
+def test_history_has_one_loss_per_step_and_validation(tmp_path):
+    m, opt = setup()
+    h = models.fit(m, batches, loss_fn, opt, steps=20, val=val, val_every=5, progress=False)
+    assert h.steps == 20 and len(h.time) == 20 and all(np.diff(h.time) >= 0)
+    assert [s for s, _ in h.val["loss"]] == [5, 10, 15, 20]
+    path = h.plot(tmp_path / "curve.png")
+    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    h.save_json(tmp_path / "h.json")
+    assert models.History.from_dict(json.load(open(tmp_path / "h.json"))).loss == h.loss
+
+
+def test_epochs_reiterate_a_list():
+    m, opt = setup()
+    data = list(batches(0))
+    h = models.fit(m, data, loss_fn, opt, epochs=3, progress=False)
+    assert h.steps == 21
+
+
+def test_resume_gives_identical_weights(tmp_path):
+    """Straight through vs stopped at step 13 (a checkpoint every 5 steps, the last at 13) and resumed."""
+    m1, o1 = setup()
+    models.fit(m1, batches, loss_fn, o1, steps=30, progress=False)
+    ckpt = tmp_path / "run.npz"
+    m2, o2 = setup()
+    models.fit(m2, batches, loss_fn, o2, steps=13, checkpoint=ckpt, checkpoint_every=5, progress=False)
+    m3, o3 = setup()  # a fresh process would build everything anew
+    h = models.fit(m3, batches, loss_fn, o3, steps=30, checkpoint=ckpt, checkpoint_every=5, progress=False)
+    assert h.steps == 30
+    w1, w3 = weights(m1), weights(m3)
+    assert all(np.array_equal(w1[k], w3[k]) for k in w1)
+
+
+def test_ctrl_c_keeps_the_last_checkpoint_and_resume_is_exact(tmp_path):
+    m1, o1 = setup()
+    models.fit(m1, batches, loss_fn, o1, steps=25, progress=False)
+
+    def interrupt(step, loss):
+        if step == 12:
+            raise KeyboardInterrupt
+
+    ckpt = tmp_path / "run.npz"
+    m2, o2 = setup()
+    h = models.fit(m2, batches, loss_fn, o2, steps=25, checkpoint=ckpt, checkpoint_every=5, progress=False,
+                   callback=interrupt)
+    assert h.stopped == "interrupted" and h.steps == 12
+    saved = models.load_checkpoint(ckpt)
+    assert saved["fit"]["step"] == 10  # the last complete checkpoint, untouched by the interruption
+    assert [f for f in os.listdir(tmp_path)] == ["run.npz"]  # no temporary file left behind
+    m3, o3 = setup()
+    h3 = models.fit(m3, batches, loss_fn, o3, steps=25, checkpoint=ckpt, checkpoint_every=5, progress=False)
+    assert h3.steps == 25
+    w1, w3 = weights(m1), weights(m3)
+    assert all(np.array_equal(w1[k], w3[k]) for k in w1)
+
+
+def test_early_stopping_stops_when_validation_stops_improving():
+    m, opt = setup()
+    values = iter([3.0, 2.0, 2.5, 2.6, 2.7, 1.0])
+    h = models.fit(m, batches, loss_fn, opt, steps=100, val=lambda m: next(values), val_every=2, patience=3,
+                   progress=False)
+    assert h.stopped == "early_stopping" and h.steps == 10 and h.best_step == 4  # 3 rounds (6, 8, 10) after the best
+
+
+def test_clipping_bounds_the_update():
+    m, opt = setup()
+    seen = []
+    original = tg.optim.Adam.step
+
+    def spy(self):
+        total = np.sqrt(sum(float((p.grad ** 2).sum()) for p in self.params if p.grad is not None))
+        seen.append(total)
+        original(self)
+
+    opt.step = spy.__get__(opt)
+    models.fit(m, batches, lambda m, b: loss_fn(m, b) * 1000.0, opt, steps=3, max_norm=0.5, progress=False)
+    assert max(seen) <= 0.5 + 1e-4
+
+
+def test_no_progress_bar_when_not_a_terminal(capsys):
+    m, opt = setup()
+    models.fit(m, batches, loss_fn, opt, steps=3, progress=True)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(), "steps= or epochs="),
+    (dict(steps=0), "steps"),
+    (dict(steps=3, max_norm=-1), "max_norm"),
+])
+def test_bad_arguments(kwargs, words):
+    m, opt = setup()
+    with pytest.raises(ValueError, match=words):
+        models.fit(m, batches, loss_fn, opt, progress=False, **kwargs)
+
+
+def test_a_non_checkpoint_file_is_refused(tmp_path):
+    m, opt = setup()
+    tg.save({"x": np.zeros(2)}, tmp_path / "other.npz")
+    with pytest.raises(ValueError, match="not a fit checkpoint"):
+        models.fit(m, batches, loss_fn, opt, steps=3, checkpoint=tmp_path / "other.npz", progress=False)
