@@ -56,7 +56,7 @@ def check_step_forward(ns):
         msg = f"lstm_step_forward: gate {k} ({GATE_NAMES[k]}) wrong (relative error {fmt(err)})"
         twin = next((j for j in ref.GATES if j != k and close(got, want[j])), None)
         if twin is not None:
-            pair = "forget and input gates" if {k, j} == {"i", "f"} else f"gates {k} and {twin}"
+            pair = "forget and input gates" if {k, twin} == {"i", "f"} else f"gates {k} and {twin}"
             raise Wrong(f"{msg}: it holds gate {twin}'s values ({GATE_NAMES[twin]} gate); are the {pair} swapped? "
                         f"gate {k} uses W_x{k}, W_h{k}, b_{k}")
         other = "tanh" if ACT[k] == "sigmoid" else "sigmoid"

@@ -94,6 +94,13 @@ def grade_notebook(path, hidden=None, timeout=120, kernel_name="python3"):
     -------
     (assignment, list of Feedback)
     """
+    assignment, feedback, _ = execute_and_grade(path, hidden=hidden, timeout=timeout, kernel_name=kernel_name)
+    return assignment, feedback
+
+
+def execute_and_grade(path, hidden=None, timeout=120, kernel_name="python3"):
+    """Like ``grade_notebook``, and also returns the executed notebook (with its outputs
+    and, last, the grading cell): ``(assignment, feedback, notebook)``."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -114,17 +121,18 @@ def grade_notebook(path, hidden=None, timeout=120, kernel_name="python3"):
         except (CellTimeoutError, DeadKernelError, RuntimeError) as exc:
             reason = ("time limit" if isinstance(exc, CellTimeoutError) else f"the kernel stopped: "
                       f"{type(exc).__name__}")
-            return assignment, [Feedback(e.name, FAILED, f"the notebook did not finish ({reason}, {timeout} s)",
-                                         0.0, e.points, e.hidden) for e in checks]
+            return assignment, [Feedback(e.name, FAILED, f"the notebook did not finish ({reason}, {timeout:g} s)",
+                                         0.0, e.points, e.hidden) for e in checks], notebook
     for output in notebook.cells[-1].get("outputs", []):
         for line in output.get("text", "").splitlines():
             if line.startswith(MARKER):
                 return assignment, [Feedback(d["exercise"], d["status"], d["message"], d["points"],
-                                             d["max_points"], d["hidden"]) for d in json.loads(line[len(MARKER):])]
+                                             d["max_points"], d["hidden"]) for d in json.loads(line[len(MARKER):])], \
+                    notebook
     errors = [o for o in notebook.cells[-1].get("outputs", []) if o.get("output_type") == "error"]
     why = f"{errors[0]['ename']}: {errors[0]['evalue']}" if errors else "no result"
     return assignment, [Feedback(e.name, FAILED, f"grading failed in the notebook's kernel ({why})", 0.0,
-                                 e.points, e.hidden) for e in checks]
+                                 e.points, e.hidden) for e in checks], notebook
 
 
 def find_notebooks(path):

@@ -20,6 +20,14 @@ ASSIGNMENTS: dict[str, list["Exercise"]] = {}
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def _library_dirs():
+    import numpy
+    import tinygraph
+
+    return tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (numpy, tinygraph)) + (
+        os.path.dirname(_HERE) + os.sep,)
+
+
 @dataclass
 class Exercise:
     assignment: str
@@ -71,8 +79,9 @@ def call(name, fn, *args, **kwargs):
 
 
 def _student_line(exc):
+    library = _library_dirs()
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not os.path.abspath(f.filename).startswith(_HERE)]
+              if not os.path.abspath(f.filename).startswith(library)]
     if not frames:
         return ""
     frame = frames[-1]
