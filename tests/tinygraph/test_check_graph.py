@@ -205,3 +205,33 @@ def test_a_large_graph_is_checked_within_its_budget_quickly():
     start = time.perf_counter()
     assert tg.check_graph((outs ** 2).mean())
     assert time.perf_counter() - start < 30  # ~2 s here; sampling keeps big parents cheap
+
+
+def test_kinks_are_not_wrong_vjps():
+    """A relu RNN fed zeros has pre-activations exactly at relu's kink (0): central differences
+    give 1/2 there and the VJP 0; both are defensible, so the element is skipped, not reported."""
+    with tg.default_dtype(np.float64):
+        rnn = models.RNN(2, 3, nonlinearity="relu")
+        rnn.cell.b_h.data[...] = 0.0
+        outputs, _ = rnn(np.zeros((4, 2, 2)))
+        pre = [n for n in tg.Graph(outputs).nodes if n.op == "relu"][0].parents[0]
+        assert np.all(pre.data == 0)  # really at the kink
+        assert tg.check_graph((outputs * 3.0).sum())
+        x = tg.tensor(np.array([1.0, 1.0, 0.5]), requires_grad=True)
+        assert tg.check_graph(x.max())  # a tie between two maxima
+
+
+def test_a_wrong_relu_away_from_its_kink_is_still_found(clean_ops):
+    class BadRelu(tg.Op):
+        name = "bad_relu"
+
+        def forward(self, x):
+            return np.maximum(x, 0.0)
+
+        def vjp(self, g, out, x):
+            return (g * (x < 0),)  # the wrong side
+
+    tg.register(BadRelu)
+    x = tg.tensor(np.array([[0.0, 1.5, -2.0, 0.7]]), requires_grad=True, name="x")
+    with pytest.raises(tg.GradcheckError, match=r"bad_relu.*index \(0, [123]\)"):
+        tg.check_graph(BadRelu.apply(x).sum())
