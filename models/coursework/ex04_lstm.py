@@ -6,14 +6,18 @@ Student functions (per-gate parameters in a dict ``p``: ``W_x{k}`` (D,H),
 * ``lstm_step_forward(x, h_prev, c_prev, p) -> (h, c, cache)``, ``cache`` a dict
   holding at least the gates ``"i", "f", "g", "o"`` (after their nonlinearity);
 * ``lstm_step_backward(dh, dc, cache) -> grads``, a dict with ``dx``, ``dh_prev``,
-  ``dc_prev`` and ``dW_x{k}``, ``dW_h{k}``, ``db_{k}`` for every gate k.
+  ``dc_prev`` and ``dW_x{k}``, ``dW_h{k}``, ``db_{k}`` for every gate k;
+* ``lstm_backward(dhs, xs, h0, c0, p) -> grads``: BPTT over a sequence (forward
+  with the step function, then the steps backward carrying ``dh`` and ``dc``), a
+  dict with ``dxs``, ``dh0``, ``dc0`` and the parameter gradients summed over time.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import reference as ref
-from .feedback import Wrong, close, fmt, rel_error, same_shape
+from .ex02_rnn import param_terms_text
+from .feedback import Wrong, close, fmt, rel_error, same_shape, steps_text
 from .registry import call, exercise, need
 
 ASSIGNMENT = "04_lstm"
@@ -121,3 +125,40 @@ def check_step_backward(ns):
         err = rel_error(same_shape(got[n], want[n], f"lstm_step_backward: {n}"), want[n])
         if err > 1e-6:
             raise Wrong(f"lstm_step_backward: {n} wrong (relative error {fmt(err)}); hint: {hints[n]}")
+
+
+@exercise(ASSIGNMENT, "lstm_backward")
+def check_backward_through_time(ns):
+    fn = need(ns, "lstm_backward")
+    P = problem(3)
+    rng = np.random.default_rng(4)
+    T, (B, D), H = 4, P["x"].shape, P["h_prev"].shape[1]
+    xs, dhs = rng.standard_normal((T, B, D)), rng.standard_normal((T, B, H))
+    h0, c0 = P["h_prev"], P["c_prev"]
+    got = call("lstm_backward", fn, dhs, xs, h0, c0, P["p"])
+    want, terms = ref.lstm_backward(dhs, xs, h0, c0, P["p"], contributions=True)
+    if not isinstance(got, dict):
+        raise Wrong(f"lstm_backward should return a dict of gradients, got {type(got).__name__}")
+    missing = [n for n in want if n not in got]
+    if missing:
+        raise Wrong(f"lstm_backward: the result has no {', '.join(missing)}")
+    dxs = same_shape(got["dxs"], want["dxs"], "lstm_backward: dxs")
+    wrong = [t for t in range(T) if not close(dxs[t], want["dxs"][t])]
+    if wrong:
+        t = max(wrong)
+        cause = ("the steps after it are right, so what arrives from step t+1 (dh_next and dc_next) is missing or "
+                 "wrong; hint: step t gets dh = dhs[t] + dh_next and dc = dc_next" if t < T - 1 else
+                 "this is the last step, so the step backward itself is wrong")
+        raise Wrong(f"lstm_backward: dxs wrong at t={t} (T={T}; relative error "
+                    f"{fmt(rel_error(dxs[t], want['dxs'][t]))}; wrong at {steps_text(wrong)}); {cause}")
+    for k in ref.GATES:
+        for n in ("dW_x" + k, "dW_h" + k, "db_" + k):
+            g = same_shape(got[n], want[n], f"lstm_backward: {n}")
+            err = rel_error(g, want[n])
+            if err > 1e-6:
+                raise Wrong(f"lstm_backward: gate {k} ({GATE_NAMES[k]}): {n} wrong (relative error {fmt(err)})"
+                            + (param_terms_text(n, g, terms[n]) or f"; hint: {n} is the sum over t of each step's {n}"))
+    for n, hint in (("dh0", "the dh_next left after step 0"), ("dc0", "the dc_next left after step 0")):
+        err = rel_error(same_shape(got[n], want[n], f"lstm_backward: {n}"), want[n])
+        if err > 1e-6:
+            raise Wrong(f"lstm_backward: {n} wrong (relative error {fmt(err)}); hint: {n} is {hint}")

@@ -147,3 +147,29 @@ def temperature_probs(logits, temperature):
         np.put_along_axis(p, np.expand_dims(idx, -1), 1.0, axis=-1)
         return p
     return softmax(logits / temperature)
+
+
+def lstm_backward(dhs, xs, h0, c0, p, contributions=False):
+    """BPTT through an LSTM: ``dhs[t]`` is dL/dh_t from the output at step t (T,B,H).
+
+    Returns a dict with ``dxs (T,B,D)``, ``dh0``, ``dc0`` and the summed parameter
+    gradients ``dW_x{k}, dW_h{k}, db_{k}``; with ``contributions=True`` also a dict
+    name -> list of the T per-step terms."""
+    caches, h, c = [], h0, c0
+    for x in xs:
+        h, c, cache = lstm_step_forward(x, h, c, p)
+        caches.append(cache)
+    T = len(xs)
+    names = [f"{w}{k}" for k in GATES for w in ("dW_x", "dW_h", "db_")]
+    terms = {n: [None] * T for n in names}
+    dxs = np.zeros_like(xs)
+    dh_next, dc_next = np.zeros_like(h0), np.zeros_like(c0)
+    for t in reversed(range(T)):
+        step = lstm_step_backward(dhs[t] + dh_next, dc_next, caches[t])
+        dxs[t] = step["dx"]
+        dh_next, dc_next = step["dh_prev"], step["dc_prev"]
+        for n in names:
+            terms[n][t] = step[n]
+    grads = {"dxs": dxs, "dh0": dh_next, "dc0": dc_next}
+    grads.update({n: sum(terms[n]) for n in names})
+    return (grads, terms) if contributions else grads

@@ -133,3 +133,19 @@ def test_an_exception_in_student_code_fails_only_that_exercise():
     assert results["rnn_step_forward"].passed and results["rnn_forward"].passed
     # rnn_backward calls the broken step: it fails too, with the same cause
     assert "NameError" in results["rnn_backward"].message
+
+
+def test_lstm_bptt_names_the_time_step_and_the_gate():
+    # the cell gradient not carried between steps: wrong only before the last step
+    f = feedback("04_lstm", "lstm_backward", (
+        "step = lstm_step_backward(dhs[t] + dh_next, dc_next, caches[t])",
+        "step = lstm_step_backward(dhs[t] + dh_next, 0 * dc_next, caches[t])"))
+    assert f.message.startswith("lstm_backward: dxs wrong at t=2 (T=4;")
+    assert "dh_next and dc_next" in f.message
+    # the forget gate's recurrent matrix from the last step only
+    g = feedback("04_lstm", "lstm_backward", (
+        "grads[name] = grads.get(name, 0) + value",
+        "grads[name] = value if name == 'dW_hf' and t == len(xs) - 1 else grads.get(name, 0) + "
+        "(0 * value if name == 'dW_hf' else value)"))
+    assert g.message.startswith("lstm_backward: gate f (forget): dW_hf wrong")
+    assert "it holds the contributions of t=3 only, those of t=0..2 are missing" in g.message
