@@ -3,6 +3,18 @@ generated student notebook is up to date with its solution and grades as "not at
 
 Each notebook runs once, in a fresh kernel, through the grader itself (execute + grade in one
 pass), so this is also the end-to-end test of ``grade_notebook``.
+
+Learning checks inside the notebooks (all float64, seeded), checked under
+OPENBLAS_CORETYPE=Prescott, Sandybridge, Haswell and Zen, which gave the same numbers:
+
+* 04_lstm, adding problem (T=20, 600 Adam steps, lr 0.05): the LSTM's test MSE goes
+  0.166, 0.157, 0.158, 0.024, 0.0085, 0.0023 every 100 steps, the RNN's stays 0.156-0.19;
+  the notebook asserts LSTM < 0.05 and LSTM < RNN / 3.
+* 04_lstm, cell path: ||dL/dc_0|| = 0.97 for the LSTM vs ||dL/dh_0|| = 1e-13 for the RNN
+  (asserts a factor 100).
+* 05_sequence_patterns: the generator's training loss reaches 3e-5 and greedy generation
+  gives "abcd abcd abcd a" (asserts the prefix "abcd abcd"); input-gradient at t=0 with
+  attention 1e-2 vs 3e-11 through the bottleneck (asserts a factor 10).
 """
 import pathlib
 import subprocess

@@ -235,3 +235,18 @@ def test_a_wrong_relu_away_from_its_kink_is_still_found(clean_ops):
     x = tg.tensor(np.array([[0.0, 1.5, -2.0, 0.7]]), requires_grad=True, name="x")
     with pytest.raises(tg.GradcheckError, match=r"bad_relu.*index \(0, [123]\)"):
         tg.check_graph(BadRelu.apply(x).sum())
+
+
+def test_a_wrong_builtin_vjp_inside_the_models_lstm_is_named_with_step_and_gate(monkeypatch):
+    """The DESIGN.md format, on the library's own LSTMCell: ``LSTMCell t=3, o: sigmoid``."""
+    sigmoid = OPS["sigmoid"]
+    monkeypatch.setattr(sigmoid, "vjp", lambda g, out, x: (g * (1.0 - out * out),), raising=False)
+    rng = np.random.default_rng(5)
+    with tg.default_dtype(np.float64):
+        cell = models.LSTMCell(3, 4, fused=False, rng=0)
+        state = (tg.tensor(np.zeros((2, 4))), tg.tensor(np.zeros((2, 4))))
+        for t in range(4):
+            h, state = cell(tg.tensor(rng.standard_normal((2, 3))), state)
+    with pytest.raises(tg.GradcheckError) as info:
+        tg.check_graph(h.sum())
+    assert "sigmoid 'o' (LSTMCell t=3, o: sigmoid)" in str(info.value)
