@@ -13,6 +13,7 @@ from .errors import GradcheckError, ShapeError
 from .tensor import Tensor, concat, maximum, minimum, stack, tensor, where
 from .graph import Graph
 from .gradcheck import gradcheck
+from .check import check_graph
 from .ops import OPS, Op, register
 from .ops import lookup as _lookup_op
 from .tensor import apply as _apply_op
@@ -37,4 +38,5 @@ __all__ = [
     "__version__", "Tensor", "tensor", "concat", "stack", "maximum", "minimum", "where", "no_grad", "enable_grad",
     "is_grad_enabled", "set_default_dtype", "get_default_dtype", "default_dtype", "Graph", "gradcheck",
     "GradcheckError", "ShapeError", "OPS", "Op", "register", "apply", "nn", "Template", "unroll", "optim", "save", "load", "draw",
+    "check_graph",
 ]
