@@ -10,6 +10,7 @@ from . import autograd
 from .config import STATE, check_float_dtype
 from .errors import ShapeError, shape_str
 from .ops import OPS, normalize_axis
+from .ops.indexing import normalize_index
 
 _ADD, _SUB, _MUL, _DIV, _POW = OPS["add"], OPS["sub"], OPS["mul"], OPS["div"], OPS["pow"]
 _MATMUL, _NEG, _INDEX = OPS["matmul"], OPS["neg"], OPS["index"]
@@ -281,7 +282,7 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __getitem__(self, index):
-        return apply(_INDEX, self, index=_check_index(index, self.shape))
+        return apply(_INDEX, self, index=normalize_index(index))
 
     # -- methods ---------------------------------------------------------------
     def exp(self):
@@ -382,25 +383,6 @@ def _as_array(where, what, value):
 
 def _value(x):
     return x.data if isinstance(x, Tensor) else x
-
-
-def _check_index(index, shape):
-    if type(index) is int:  # the common x[t]: nothing to check here
-        return index
-    items = index if isinstance(index, tuple) else (index,)
-    for item in items:
-        if isinstance(item, Tensor):
-            raise TypeError(
-                "index: index with a numpy integer array or Python ints, not a Tensor "
-                "(indices are not differentiable)"
-            )
-        if isinstance(item, (np.ndarray, list)):
-            arr = np.asarray(item)
-            if arr.size and not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
-                raise TypeError(f"index: index arrays must be integer or boolean, got dtype {arr.dtype}")
-        elif isinstance(item, float):
-            raise TypeError(f"index: a float ({item!r}) is not a valid index")
-    return index
 
 
 # -----------------------------------------------------------------------------

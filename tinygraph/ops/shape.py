@@ -5,6 +5,7 @@ import numpy as np
 
 from ..errors import ShapeError, TinygraphIndexError, shape_str
 from .base import Op, register
+from .indexing import normalize_index
 from .lazy import ScatterSum, join_tiles
 
 
@@ -61,6 +62,7 @@ class Index(Op):
     kind = "index"
 
     def check(self, a, index):
+        index = normalize_index(index)
         try:
             # a zero-stride stand-in of a's shape: numpy's own index checks, without touching a's data
             np.broadcast_to(np.False_, a.shape)[index]
@@ -74,7 +76,11 @@ class Index(Op):
         return a[index]
 
     def vjp(self, g, out, a, index):
-        # Lazy, so that the T gradients of xs[0] ... xs[T-1] share one buffer.
+        # Lazy, so that the T gradients of xs[0] ... xs[T-1] share one buffer. The index
+        # is canonical already when it came through Tensor.__getitem__; normalising again
+        # covers a direct ``apply("index", ...)`` (repeated picks must go through np.add.at).
+        if type(index) is not int:
+            index = normalize_index(index)
         return (ScatterSum(a.shape, g.dtype, index, g),)
 
 
