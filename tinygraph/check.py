@@ -16,6 +16,7 @@ registered op, the user's own included, and for any template.
 """
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -228,9 +229,12 @@ def _check_node(node, index, eps, atol, rtol, samples, budget, rng):
                    (range(size) if size <= samples else rng.choice(size, size=samples, replace=False))]
         if not directional_ok:
             # localise: every element, as far as the budget allows (the sampled ones first)
-            rest = [np.unravel_index(k, parent.shape) for k in range(size)]
             limit = max(len(indices), budget.left // 2)
-            indices = list(dict.fromkeys(indices + rest))[:limit]
+            sampled = {tuple(int(k) for k in i) for i in indices}
+            rest = (np.unravel_index(k, parent.shape) for k in range(size))
+            extra = itertools.islice((i for i in rest if tuple(int(k) for k in i) not in sampled),
+                                     max(0, limit - len(indices)))
+            indices = indices + list(extra)
         elif budget.left < 2 * len(indices):
             indices = indices[: max(0, budget.left // 2)]
         bad, kinks = [], 0

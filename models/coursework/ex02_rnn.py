@@ -113,7 +113,14 @@ def check_forward(ns):
     where = (f"rnn_forward: h wrong from t={t} on (relative error {fmt(rel_error(got[t], want[t]))} at t={t}; "
              f"wrong at {steps_text(wrong)})")
     if t > 0:
-        raise Wrong(f"{where}; t=0 is right, so the state is not carried on: step t starts from hs[t-1]")
+        from_h0 = [ref.rnn_step_forward(x, P["h0"], P["W_xh"], P["W_hh"], P["b_h"]) for x in P["xs"]]
+        if all(close(got[s], from_h0[s]) for s in range(len(want))):
+            raise Wrong(f"{where}; every step starts from h0: the state is not carried on, step t must start "
+                        f"from hs[t-1]")
+        if all(close(got[s], want[s - 1]) for s in range(1, len(want))):
+            raise Wrong(f"{where}; hs is shifted by one step: hs[t] must be the state after step t "
+                        f"(h0 is not part of hs)")
+        raise Wrong(f"{where}; t=0 is right, so look at how step t uses the state hs[t-1]")
 
     def one_step(x, h_prev, W_xh, W_hh, b_h):  # the student's rnn_forward over one step
         return np.asarray(fwd(x[None], h_prev, W_xh, W_hh, b_h))[0]

@@ -48,6 +48,8 @@ class Feedback:
 
     def __str__(self):
         head = f"[{self.status}] {self.exercise}"
+        if self.message.startswith(self.exercise + ":"):  # the message already names the function
+            return f"[{self.status}] {self.message}"
         return head + (f": {self.message}" if self.message else "")
 
     def to_dict(self):

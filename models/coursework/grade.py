@@ -163,7 +163,7 @@ def feedback_text(student, results):
         total = sum(f.max_points for f in feedback)
         lines.append(f"{notebook} ({assignment}): {got:g} / {total:g}")
         for f in feedback:
-            lines.append(f"  [{f.status}] {f.exercise}" + (f": {f.message}" if f.message else ""))
+            lines.append(f"  {f}")
         lines.append("")
     return "\n".join(lines)
 

@@ -93,6 +93,12 @@ def test_clipping_per_parameter_instead_of_globally():
 @pytest.mark.parametrize("assignment,exercise,mutate,expected", [
     ("02_rnn_bptt", "rnn_step_backward", ("dW_hh = h_prev.T @ da", "dW_hh = da.T @ h_prev"),
      "rnn_step_backward: dW_hh wrong"),
+    ("02_rnn_bptt", "rnn_forward", ("h = rnn_step_forward(x, h, W_xh", "h = rnn_step_forward(x, h0, W_xh"),
+     "rnn_forward: h wrong from t=1 on"),
+    ("02_rnn_bptt", "rnn_forward", ("h = rnn_step_forward(x, h, W_xh", "h = rnn_step_forward(x, h0, W_xh"),
+     "every step starts from h0: the state is not carried on"),
+    ("02_rnn_bptt", "rnn_forward", ("    hs, h = [], h0\n", "    hs, h = [h0], h0\n"),
+     "rnn_forward: hs has shape (6, 3, 5), expected (5, 3, 5)"),
     ("02_rnn_bptt", "rnn_step_backward", ("da = dh * (1.0 - h * h)", "da = dh * (1.0 - h)"),
      "rnn_step_backward: dx wrong"),
     ("03_vanishing_exploding", "truncated_rnn_backward", ("if t % k == 0:", "if t % k == 1:"),
