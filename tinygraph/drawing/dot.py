@@ -9,7 +9,7 @@ from ..graph import Graph
 from ..tensor import Tensor
 from . import colors
 from .compact import compact as _compact
-from .escape import dot_label, escape_html
+from .escape import dot_label, escape_dot
 from .folded import folded as _folded
 from .labels import BORDERS, FILLS, FONT, INK, MUTED, ROOT_BORDER, SHAPES, STATE_COLOR, key_html, node_label
 from .output import Drawing
@@ -287,7 +287,7 @@ def _emit_groups(g, view, grouped, paint, show_dtype):
             emit(g, key)
 
 
-_escape = escape_html  # (the name the animation module imports)
+_escape = escape_dot  # (the name the animation module imports)
 
 
 def _emit_node(g, node, paint, show_dtype):
@@ -360,7 +360,7 @@ def _emit_edge(g, edge, view, active=False):
 def _caption(title, paint, key):
     parts = []
     if title:
-        parts.append(f'<tr><td align="left"><b>{escape_html(title)}</b></td></tr>')
+        parts.append(f'<tr><td align="left"><b>{escape_dot(title)}</b></td></tr>')
     if paint is not None and paint.step is not None:
         parts.append(f'<tr><td align="left">{paint.step}</td></tr>')
     if key:
