@@ -220,3 +220,16 @@ def test_folded_user_template_folds_with_small_random_inputs():
     # 3 elements per step (matched by value before) against 24 (matched by shape); and the
     # folded drawing does not grow with the number of steps
     assert size(5, 1) == size(5, 8) == size(2, 1) == size(12, 1)
+
+
+def test_two_unrolls_of_different_lengths_fold_into_one_copy():
+    from tinygraph.drawing.folded import folded
+
+    cell = Leaky()
+    a, _ = tg.unroll(cell, seq(7))
+    b, _ = tg.unroll(cell, seq(3, seed=1))
+    both = folded(tg.Graph(a, b))
+    alone = folded(tg.Graph(a))
+    inside = [n for n in both.nodes.values() if n.group is not None]
+    assert len(inside) == len([n for n in alone.nodes.values() if n.group is not None])
+    assert sum(n.count for n in inside if n.tensor.op == "tanh") == 10

@@ -4,7 +4,7 @@ Folding is a quotient of the unrolled graph. Each tensor made inside a
 template instance gets a *structural key*: its op, name, shape and dtype, and
 the keys of its operands in the same instance. Operands from outside the
 instance (the previous step's state, the initial state, the step's input) are
-keyed by shape and dtype only, which is what makes step 0 (fed by an initial
+keyed by rank and dtype only, which is what makes step 0 (fed by an initial
 state) and step t (fed by step t-1) fall onto the same copy. Parameters and
 other leaves are keyed by identity, so they are never merged. Tensors made
 outside any template are merged when they apply the same op to the same
@@ -62,8 +62,11 @@ def folded(graph):
         elif inst is not None:
             top = inst.outermost()
             tkey = template_key(top)
+            # An operand from outside the instance (the previous step's state, the initial state,
+            # the sequence a step reads its x_t from) is keyed by rank and dtype only: two unrolls
+            # of different lengths (a (7, B, D) and a (3, B, D) sequence) still fold into one copy.
             tokens = tuple(
-                fold[id(p)] if (is_param(p) or _made_within(p.instance, top)) else ("ext", p.shape, p.dtype.str)
+                fold[id(p)] if (is_param(p) or _made_within(p.instance, top)) else ("ext", p.ndim, p.dtype.str)
                 for p in t.parents
             )
             # Leaves made inside a step (a step's input x_t when it needs no gradient, a constant)
