@@ -193,3 +193,11 @@ def test_render_refuses_a_folder_and_a_bad_timeout(tmp_path, small_drawing):
         render(small_drawing, tmp_path / "pic.svg")
     with pytest.raises(ValueError, match="timeout"):
         render(small_drawing, tmp_path / "g.svg", timeout=-1)
+
+
+def test_jupyter_display_with_a_failing_dot_shows_the_message_and_source(tmp_path, monkeypatch, small_drawing):
+    program = fake_dot(tmp_path, "echo 'Error: broken' >&2; exit 2")
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: program if name == "dot" else None)
+    bundle = small_drawing._repr_mimebundle_()
+    assert set(bundle) == {"text/plain"}
+    assert "broken" in bundle["text/plain"] and small_drawing.source in bundle["text/plain"]
