@@ -144,9 +144,10 @@ class Template(Module):
     def structure(self, *roots):
         """The structure of one instance of this template in the graph of ``roots``.
 
-        Returns an ``InstanceStructure``: the nodes of one instance (step 1,
-        or step 0 when there is only one, of the first run of this template in
-        the graph; with the nodes of templates called inside it), and the
+        Returns an ``InstanceStructure``: the nodes of one instance (the second
+        step of the first run of this template in the graph that has two, or
+        the first step when no run has; with the nodes of templates called
+        inside it), and the
         recurrent state edges, i.e. the edges from the previous instance of
         the same run into this one as ``(producer, consumer)`` pairs. Every
         instance of an unrolled template has the same structure; this is what
@@ -164,8 +165,12 @@ class Template(Module):
                 inst = inst.parent
         if not nodes_of:
             raise ValueError(f"structure: no instance of {self.template_name} in this graph")
-        run = next(iter(nodes_of)).run  # the first run in graph order
-        steps = sorted((inst for inst in nodes_of if inst.run is run), key=lambda inst: inst.index)
+        runs = {}  # run -> its instances, runs in graph order
+        for inst in nodes_of:
+            runs.setdefault(inst.run, []).append(inst)
+        # the first run with a step 1 (so that the recurrent edges show), else the first run
+        steps = next((s for s in runs.values() if len(s) > 1), next(iter(runs.values())))
+        steps = sorted(steps, key=lambda inst: inst.index)
         chosen = steps[1] if len(steps) > 1 else steps[0]
         previous = {inst for inst in steps if inst.index == chosen.index - 1}
         nodes = nodes_of[chosen]

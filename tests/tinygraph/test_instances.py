@@ -233,3 +233,12 @@ def test_two_unrolls_of_different_lengths_fold_into_one_copy():
     inside = [n for n in both.nodes.values() if n.group is not None]
     assert len(inside) == len([n for n in alone.nodes.values() if n.group is not None])
     assert sum(n.count for n in inside if n.tensor.op == "tanh") == 10
+
+
+def test_structure_prefers_a_run_with_a_recurrent_step():
+    cell = Leaky()
+    single, h = cell(tg.tensor(seq(1)[0]), cell.initial_state(B, np.float64))  # a run of one step
+    ys, _ = tg.unroll(cell, seq(3))
+    s = cell.structure(single, ys)
+    assert s.index == 1 and len(s.recurrent_edges) == 1
+    assert all(n.instance.run is ys.parents[0].instance.run for n in s.nodes)
