@@ -220,3 +220,21 @@ def test_html_page_carries_hostile_names_only_escaped(tmp_path, name):
     for fragment in (INJECTION, "<script>alert(1)</script>", "<eos>"):
         if fragment in name:
             assert fragment not in page
+
+
+@needs_dot
+@pytest.mark.parametrize("view", ["unrolled", "folded", "compact", "grads"])
+@pytest.mark.parametrize("name", [INJECTION, "<eos>", "nul\x00\\G"], ids=["injection", "eos", "nul-backslash"])
+def test_model_names_are_escaped(tmp_path, name, view):
+    from tinygraph import models
+
+    model = models.LSTM(2, 3, name=name, rng=0, fused=False)
+    out, _ = model(np.random.default_rng(0).normal(size=(2, 1, 2)))
+    loss = (out ** 2).mean()
+    loss.backward(retain_grads=True)
+    path = tmp_path / "g.svg"
+    render(tg.draw(loss, **VIEWS[view]), path)
+    texts, attributes, tags = svg_texts_and_attributes(path.read_bytes())
+    assert "a" not in tags and not [v for _, v in attributes if "javascript" in v.lower()]
+    shown = name.replace("\x00", "\u2400")
+    assert any(shown in t for t in texts)
