@@ -95,9 +95,10 @@ class Template(Module):
     which time step (``Graph.instances()``, drawing clusters, the folded
     drawing). Instances have identity: two calls are two instances even when
     their names and indices agree. Under ``unroll`` ``index`` is the time step.
-    Called directly, a call that receives a tensor made by step ``k`` of this
-    template (its state, passed on) is step ``k + 1`` of the same run; any
-    other direct call starts a new run at index 0. A template called inside
+    Called directly, a call whose state (the last argument, or ``state=``)
+    was made by step ``k`` of this template, directly or through a few ops
+    (``h * mask``), or whose other arguments were, is step ``k + 1`` of the
+    same run; any other direct call starts a new run at index 0. A template called inside
     another template's call records the enclosing instance as ``parent``.
 
     Hooks used by ``unroll`` (all optional):
@@ -133,7 +134,14 @@ class Template(Module):
         self.buffers.clear()
 
     def __call__(self, *args, **kwargs):
-        run, index = continued_run(self, (args, tuple(kwargs.values())))
+        # ``forward(x, state)``: the state is the last argument (or ``state=``)
+        if "state" in kwargs:
+            state, others = kwargs["state"], (args, [v for k, v in kwargs.items() if k != "state"])
+        elif len(args) >= 2:
+            state, others = args[-1], (args[:-1], list(kwargs.values()))
+        else:
+            state, others = (args, list(kwargs.values())), ()
+        run, index = continued_run(self, state, others)
         previous = STATE.instance
         STATE.instance = Instance(run, index, previous)
         try:

@@ -28,8 +28,8 @@ class Leaky(tg.Template):
 class Outer(tg.Template):
     """A template whose step calls another template (an inner cell) and adds a skip connection."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, name=None):
+        super().__init__(name=name)
         self.inner = Leaky(name="Inner")
 
     def initial_state(self, batch, dtype):
@@ -134,9 +134,9 @@ def test_a_template_called_inside_another_keeps_the_nesting():
     assert inner_nodes
     for n in inner_nodes:
         assert n.instance.parent is not None and n.instance.parent.template is outer
-        # the inner cell's state comes from the enclosing step, not from an inner call: each
-        # step's call of the inner cell starts afresh
-        assert n.instance.index == 0
+        # the state the inner cell receives was computed (one op) from its previous output,
+        # so its calls count on with the enclosing steps
+        assert n.instance.index == n.instance.parent.index
     # the outer template's structure holds the inner call's nodes
     s = outer.structure(ys)
     assert {n.op for n in s.nodes} >= {"matmul", "tanh", "add"}
@@ -202,9 +202,26 @@ def test_nested_template_is_a_cluster_inside_its_enclosing_cluster():
         elif line.strip() == "}":
             depth -= 1
     assert [name for name, _ in seen] == ["cluster_parameters", "cluster_Outer_0", "cluster_Inner_0",
-                                          "cluster_Outer_1", "cluster_Inner_0__2"]
+                                          "cluster_Outer_1", "cluster_Inner_1"]
     assert [d for _, d in seen] == [1, 1, 2, 1, 2]
-    assert 'label="Inner t=0"' in "\n".join(lines) and "#2" not in "\n".join(lines)
+    assert 'label="Inner t=1"' in "\n".join(lines) and "#2" not in "\n".join(lines)
+
+
+def test_a_nested_template_called_afresh_in_each_step_is_numbered_within_the_step():
+    class Fresh(Outer):
+        def forward(self, x, h):
+            y, _ = self.inner(x, self.inner.initial_state(x.shape[0], np.float64))
+            out = y + 1.0 * h
+            return out, out
+
+    outer = Fresh(name="Outer")
+    ys, _ = tg.unroll(outer, seq(2))
+    assert tg.Graph(ys).instances() == {"Outer": 2, "Inner": 2}
+    source = tg.draw(ys).source
+    clusters = [line.split()[1] for line in source.splitlines() if line.strip().startswith("subgraph cluster_")]
+    assert clusters == ["cluster_parameters", "cluster_Outer_0", "cluster_Inner_0", "cluster_Outer_1",
+                        "cluster_Inner_0__2"]
+    assert "#2" not in source  # each step's cluster holds one call of the inner cell, "Inner t=0"
 
 
 def test_folded_user_template_folds_with_small_random_inputs():
@@ -241,3 +258,30 @@ def test_structure_prefers_a_run_with_a_recurrent_step():
     s = cell.structure(single, ys)
     assert s.index == 1 and len(s.recurrent_edges) == 1
     assert all(n.instance.run is ys.parents[0].instance.run for n in s.nodes)
+
+
+def test_a_loop_of_direct_calls_with_ops_between_the_steps_counts_on():
+    cell = Leaky()
+    mask = tg.tensor(np.array([[1.0], [0.0]]))
+    h = cell.initial_state(B, np.float64)
+    seen = []
+    for x in seq(4):
+        y, h_new = cell(tg.tensor(x), h)
+        h = h_new * mask + h * (1 - mask)  # a padded sequence keeps its state
+        seen.append(y.instance)
+    assert seen == [("Leaky", t) for t in range(4)] and len({id(i.run) for i in seen}) == 1
+    assert tg.Graph(h).instances() == {"Leaky": 4}
+    # a detached state starts afresh
+    y, _ = cell(tg.tensor(seq(1)[0]), h.detach())
+    assert y.instance == ("Leaky", 0) and y.instance.run is not seen[0].run
+
+
+def test_direct_calls_over_another_runs_outputs_start_their_own_run():
+    """Weight-tied layers: the same cell called over the outputs of its own unroll."""
+    cell = Leaky()
+    first, _ = tg.unroll(cell, seq(3))
+    h = cell.initial_state(B, np.float64)
+    for t in range(3):
+        y, h = cell(first[t] @ tg.tensor(np.ones((H, D))), h)
+        assert y.instance == ("Leaky", t) and y.instance.run is not first.parents[0].instance.run
+    assert tg.Graph(h).instances() == {"Leaky": 6}
