@@ -65,8 +65,13 @@ def draw(*roots, folded=False, grads=False, compact=False, max_nodes=DEFAULT_MAX
     graphviz.Digraph
         Its ``.source`` is the DOT text. In unrolled mode node ``n<k>`` is
         ``Graph(*roots).nodes[k]``; each template instance is a
-        ``subgraph cluster_<template>_<index>`` labelled ``<template> t=<index>``;
-        parameters are drawn once each, in ``cluster_parameters``. Render it
+        ``subgraph cluster_<template>_<index>`` labelled ``<template> t=<index>``
+        (a second call of a template of that name in the graph, e.g. a siamese
+        encoder's second unroll, is ``cluster_<template>_r2_<index>`` labelled
+        ``<template> #2 t=<index>``; a template called inside another is a
+        cluster inside the other's); parameters are drawn once each, in
+        ``cluster_parameters``. Every user string (tensor, template and model
+        names, the title) is escaped by ``tinygraph.drawing.escape``. Render it
         with ``tinygraph.drawing.save(digraph, "graph.svg")``; in Jupyter it
         displays itself (as DOT text if Graphviz is not installed).
 
