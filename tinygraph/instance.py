@@ -54,12 +54,17 @@ class Instance:
         The instance of the enclosing template, for a template called inside another.
     """
 
-    __slots__ = ("run", "index", "parent", "__weakref__")
+    __slots__ = ("run", "index", "parent", "_hash", "__weakref__")
 
     def __init__(self, run, index, parent=None):
         self.run = run
         self.index = index
         self.parent = parent
+        self._hash = hash((run.template_name, index))  # instances are dict keys all over the drawing code
+
+    def __reduce__(self):
+        # rebuilt through __init__: the cached hash of a str differs from process to process
+        return (Instance, (self.run, self.index, self.parent))
 
     @property
     def template_name(self):
@@ -102,11 +107,13 @@ class Instance:
         return NotImplemented
 
     def __ne__(self, other):
+        if other.__class__ is Instance:
+            return self is not other
         result = self.__eq__(other)
         return result if result is NotImplemented else not result
 
     def __hash__(self):
-        return hash((self.run.template_name, self.index))
+        return self._hash
 
     def __iter__(self):
         return iter((self.run.template_name, self.index))

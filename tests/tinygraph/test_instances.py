@@ -285,3 +285,32 @@ def test_direct_calls_over_another_runs_outputs_start_their_own_run():
         y, h = cell(first[t] @ tg.tensor(np.ones((H, D))), h)
         assert y.instance == ("Leaky", t) and y.instance.run is not first.parents[0].instance.run
     assert tg.Graph(h).instances() == {"Leaky": 6}
+
+
+def test_folded_nested_template_is_a_cluster_inside_the_folded_copy():
+    outer = Outer()
+    ys, _ = tg.unroll(outer, seq(4))
+    depth, seen = 0, []
+    for line in tg.draw(ys, folded=True).source.splitlines():
+        if line.strip().startswith("subgraph cluster_"):
+            depth += 1
+            seen.append((line.split()[1], depth))
+        elif line.strip() == "}":
+            depth -= 1
+    assert seen == [("cluster_parameters", 1), ("cluster_Outer", 1), ("cluster_Inner", 2)]
+
+
+def test_an_instance_unpickled_in_another_process_still_equals_its_pair(tmp_path):
+    """String hashes differ between processes; the instance's hash must follow the new process's."""
+    import subprocess
+    import sys
+
+    cell = Leaky()
+    ys, h = tg.unroll(cell, seq(2))
+    (tmp_path / "h.pkl").write_bytes(pickle.dumps(h))
+    code = ("import pickle, sys; h = pickle.load(open(sys.argv[1], 'rb')); "
+            "assert {h.instance: 1}.get(('Leaky', 1)) == 1 and hash(h.instance) == hash(('Leaky', 1)); print('ok')")
+    env = {**__import__("os").environ, "PYTHONHASHSEED": "12345"}
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "h.pkl")], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert run.stdout.strip() == "ok", run.stderr
