@@ -4,9 +4,10 @@ template instance currently being recorded.
 Kept in one small module so that nothing else hides global state. The state
 is *per thread*: a ``no_grad()`` block, a ``default_dtype(...)`` block or a
 template call in one thread never changes what another thread records.
-``set_default_dtype`` also sets the default that threads started later begin
-with (so a program that sets float64 once, first thing, gets it in its worker
-threads too); the context managers change the calling thread only.
+``set_default_dtype`` also sets the default of threads that have not used
+tinygraph yet (so a program that sets float64 once, first thing, gets it in
+its worker threads too); the context managers change the calling thread only.
+State is per thread, not per asyncio task: tasks that share a thread share it.
 """
 from __future__ import annotations
 
@@ -56,8 +57,9 @@ def check_float_dtype(dtype, where):
 def set_default_dtype(dtype):
     """Set the float dtype given to Python numbers, lists, integer arrays and new Parameters.
 
-    It applies to the calling thread and to threads started afterwards; other
-    running threads keep theirs (use ``default_dtype(...)`` for a block).
+    It applies to the calling thread and to threads that have not used
+    tinygraph yet; threads that have keep theirs (use ``default_dtype(...)``
+    for a block).
     """
     dt = check_float_dtype(dtype, "set_default_dtype")
     STATE.default_dtype = dt

@@ -54,12 +54,17 @@ class Instance:
         The instance of the enclosing template, for a template called inside another.
     """
 
-    __slots__ = ("run", "index", "parent", "__weakref__")
+    __slots__ = ("run", "index", "parent", "_hash", "__weakref__")
 
     def __init__(self, run, index, parent=None):
         self.run = run
         self.index = index
         self.parent = parent
+        self._hash = hash((run.template_name, index))  # instances are dict keys all over the drawing code
+
+    def __reduce__(self):
+        # rebuilt through __init__: the cached hash of a str differs from process to process
+        return (Instance, (self.run, self.index, self.parent))
 
     @property
     def template_name(self):
@@ -102,11 +107,13 @@ class Instance:
         return NotImplemented
 
     def __ne__(self, other):
+        if other.__class__ is Instance:
+            return self is not other
         result = self.__eq__(other)
         return result if result is NotImplemented else not result
 
     def __hash__(self):
-        return hash((self.run.template_name, self.index))
+        return self._hash
 
     def __iter__(self):
         return iter((self.run.template_name, self.index))
@@ -146,25 +153,63 @@ def number_runs(instances):
     return numbers, counts
 
 
-def continued_run(template, state):
-    """``(run, first_index)`` for a call of ``template`` that receives ``state``.
+# How many tensors ``continued_run`` looks at behind the arguments of a call: enough for the few
+# ops a loop may put between two steps (masking a padded state, a residual, a projection of the
+# output fed back as the next input), little enough to cost nothing next to the step itself.
+SEARCH_LIMIT = 64
 
-    If a tensor of ``state`` (a Tensor, or nested tuples/lists of them) was made
-    by step ``k`` of this template (in any enclosing depth), the call continues
-    that step's run at ``k + 1``; otherwise it starts a new run at 0.
-    """
-    best = None
-    items = [state]
+
+def _of_template(inst, template):
+    while inst is not None:
+        if inst.belongs_to(template):
+            return inst
+        inst = inst.parent
+    return None
+
+
+def _tensors(obj):
+    out, items = [], [obj]
     while items:
         item = items.pop()
         if isinstance(item, (tuple, list)):
             items.extend(item)
-            continue
-        inst = getattr(item, "instance", None)
-        while isinstance(inst, Instance):
-            if inst.belongs_to(template) and (best is None or inst.index > best.index):
-                best = inst
-            inst = inst.parent
+        elif hasattr(item, "parents") and hasattr(item, "instance"):
+            out.append(item)
+    return out
+
+
+def continued_run(template, state, others=()):
+    """``(run, first_index)`` for a call of ``template`` that receives ``state``.
+
+    If a tensor of ``state`` (a Tensor, or nested tuples/lists of them), or a
+    tensor a few ops behind it (e.g. ``h * mask`` computed between two steps),
+    was made by step ``k`` of this template (at any nesting depth), the call
+    continues that step's run at ``k + 1``; otherwise it starts a new run at 0.
+    A detached state has no history, so it starts a new run. The tensors of
+    ``others`` (a call's other arguments, e.g. an output fed back as the next
+    input) count only when they were made by a step themselves: looking
+    behind an input would reach back into whatever sequence it came from.
+    """
+    best = None
+    for t in _tensors(others):
+        found = _of_template(t.instance if isinstance(t.instance, Instance) else None, template)
+        if found is not None and (best is None or found.index > best.index):
+            best = found
+    seen, queue, looked = set(), _tensors(state), 0
+    while queue and looked < SEARCH_LIMIT:
+        behind = []
+        for t in queue:
+            if id(t) in seen or looked >= SEARCH_LIMIT:
+                continue
+            seen.add(id(t))
+            looked += 1
+            found = _of_template(t.instance if isinstance(t.instance, Instance) else None, template)
+            if found is not None:
+                if best is None or found.index > best.index:
+                    best = found
+            else:  # made between steps: look behind it
+                behind.extend(t.parents)
+        queue = behind
     if best is None:
         return Run(template.template_name, template), 0
     return best.run, best.index + 1

@@ -95,9 +95,10 @@ class Template(Module):
     which time step (``Graph.instances()``, drawing clusters, the folded
     drawing). Instances have identity: two calls are two instances even when
     their names and indices agree. Under ``unroll`` ``index`` is the time step.
-    Called directly, a call that receives a tensor made by step ``k`` of this
-    template (its state, passed on) is step ``k + 1`` of the same run; any
-    other direct call starts a new run at index 0. A template called inside
+    Called directly, a call whose state (the last argument, or ``state=``)
+    was made by step ``k`` of this template, directly or through a few ops
+    (``h * mask``), or whose other arguments were, is step ``k + 1`` of the
+    same run; any other direct call starts a new run at index 0. A template called inside
     another template's call records the enclosing instance as ``parent``.
 
     Hooks used by ``unroll`` (all optional):
@@ -133,7 +134,14 @@ class Template(Module):
         self.buffers.clear()
 
     def __call__(self, *args, **kwargs):
-        run, index = continued_run(self, (args, tuple(kwargs.values())))
+        # ``forward(x, state)``: the state is the last argument (or ``state=``)
+        if "state" in kwargs:
+            state, others = kwargs["state"], (args, [v for k, v in kwargs.items() if k != "state"])
+        elif len(args) >= 2:
+            state, others = args[-1], (args[:-1], list(kwargs.values()))
+        else:
+            state, others = (args, list(kwargs.values())), ()
+        run, index = continued_run(self, state, others)
         previous = STATE.instance
         STATE.instance = Instance(run, index, previous)
         try:
@@ -144,9 +152,10 @@ class Template(Module):
     def structure(self, *roots):
         """The structure of one instance of this template in the graph of ``roots``.
 
-        Returns an ``InstanceStructure``: the nodes of one instance (step 1,
-        or step 0 when there is only one, of the first run of this template in
-        the graph; with the nodes of templates called inside it), and the
+        Returns an ``InstanceStructure``: the nodes of one instance (the second
+        step of the first run of this template in the graph that has two, or
+        the first step when no run has; with the nodes of templates called
+        inside it), and the
         recurrent state edges, i.e. the edges from the previous instance of
         the same run into this one as ``(producer, consumer)`` pairs. Every
         instance of an unrolled template has the same structure; this is what
@@ -164,8 +173,12 @@ class Template(Module):
                 inst = inst.parent
         if not nodes_of:
             raise ValueError(f"structure: no instance of {self.template_name} in this graph")
-        run = next(iter(nodes_of)).run  # the first run in graph order
-        steps = sorted((inst for inst in nodes_of if inst.run is run), key=lambda inst: inst.index)
+        runs = {}  # run -> its instances, runs in graph order
+        for inst in nodes_of:
+            runs.setdefault(inst.run, []).append(inst)
+        # the first run with a step 1 (so that the recurrent edges show), else the first run
+        steps = next((s for s in runs.values() if len(s) > 1), next(iter(runs.values())))
+        steps = sorted(steps, key=lambda inst: inst.index)
         chosen = steps[1] if len(steps) > 1 else steps[0]
         previous = {inst for inst in steps if inst.index == chosen.index - 1}
         nodes = nodes_of[chosen]

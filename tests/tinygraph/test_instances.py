@@ -2,7 +2,6 @@
 import pickle
 
 import numpy as np
-import pytest
 
 import tinygraph as tg
 from tinygraph.instance import Instance
@@ -29,8 +28,8 @@ class Leaky(tg.Template):
 class Outer(tg.Template):
     """A template whose step calls another template (an inner cell) and adds a skip connection."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, name=None):
+        super().__init__(name=name)
         self.inner = Leaky(name="Inner")
 
     def initial_state(self, batch, dtype):
@@ -135,9 +134,9 @@ def test_a_template_called_inside_another_keeps_the_nesting():
     assert inner_nodes
     for n in inner_nodes:
         assert n.instance.parent is not None and n.instance.parent.template is outer
-        # the inner cell's state comes from the enclosing step, not from an inner call: each
-        # step's call of the inner cell starts afresh
-        assert n.instance.index == 0
+        # the state the inner cell receives was computed (one op) from its previous output,
+        # so its calls count on with the enclosing steps
+        assert n.instance.index == n.instance.parent.index
     # the outer template's structure holds the inner call's nodes
     s = outer.structure(ys)
     assert {n.op for n in s.nodes} >= {"matmul", "tanh", "add"}
@@ -203,9 +202,26 @@ def test_nested_template_is_a_cluster_inside_its_enclosing_cluster():
         elif line.strip() == "}":
             depth -= 1
     assert [name for name, _ in seen] == ["cluster_parameters", "cluster_Outer_0", "cluster_Inner_0",
-                                          "cluster_Outer_1", "cluster_Inner_0__2"]
+                                          "cluster_Outer_1", "cluster_Inner_1"]
     assert [d for _, d in seen] == [1, 1, 2, 1, 2]
-    assert 'label="Inner t=0"' in "\n".join(lines) and "#2" not in "\n".join(lines)
+    assert 'label="Inner t=1"' in "\n".join(lines) and "#2" not in "\n".join(lines)
+
+
+def test_a_nested_template_called_afresh_in_each_step_is_numbered_within_the_step():
+    class Fresh(Outer):
+        def forward(self, x, h):
+            y, _ = self.inner(x, self.inner.initial_state(x.shape[0], np.float64))
+            out = y + 1.0 * h
+            return out, out
+
+    outer = Fresh(name="Outer")
+    ys, _ = tg.unroll(outer, seq(2))
+    assert tg.Graph(ys).instances() == {"Outer": 2, "Inner": 2}
+    source = tg.draw(ys).source
+    clusters = [line.split()[1] for line in source.splitlines() if line.strip().startswith("subgraph cluster_")]
+    assert clusters == ["cluster_parameters", "cluster_Outer_0", "cluster_Inner_0", "cluster_Outer_1",
+                        "cluster_Inner_0__2"]
+    assert "#2" not in source  # each step's cluster holds one call of the inner cell, "Inner t=0"
 
 
 def test_folded_user_template_folds_with_small_random_inputs():
@@ -220,3 +236,81 @@ def test_folded_user_template_folds_with_small_random_inputs():
     # 3 elements per step (matched by value before) against 24 (matched by shape); and the
     # folded drawing does not grow with the number of steps
     assert size(5, 1) == size(5, 8) == size(2, 1) == size(12, 1)
+
+
+def test_two_unrolls_of_different_lengths_fold_into_one_copy():
+    from tinygraph.drawing.folded import folded
+
+    cell = Leaky()
+    a, _ = tg.unroll(cell, seq(7))
+    b, _ = tg.unroll(cell, seq(3, seed=1))
+    both = folded(tg.Graph(a, b))
+    alone = folded(tg.Graph(a))
+    inside = [n for n in both.nodes.values() if n.group is not None]
+    assert len(inside) == len([n for n in alone.nodes.values() if n.group is not None])
+    assert sum(n.count for n in inside if n.tensor.op == "tanh") == 10
+
+
+def test_structure_prefers_a_run_with_a_recurrent_step():
+    cell = Leaky()
+    single, h = cell(tg.tensor(seq(1)[0]), cell.initial_state(B, np.float64))  # a run of one step
+    ys, _ = tg.unroll(cell, seq(3))
+    s = cell.structure(single, ys)
+    assert s.index == 1 and len(s.recurrent_edges) == 1
+    assert all(n.instance.run is ys.parents[0].instance.run for n in s.nodes)
+
+
+def test_a_loop_of_direct_calls_with_ops_between_the_steps_counts_on():
+    cell = Leaky()
+    mask = tg.tensor(np.array([[1.0], [0.0]]))
+    h = cell.initial_state(B, np.float64)
+    seen = []
+    for x in seq(4):
+        y, h_new = cell(tg.tensor(x), h)
+        h = h_new * mask + h * (1 - mask)  # a padded sequence keeps its state
+        seen.append(y.instance)
+    assert seen == [("Leaky", t) for t in range(4)] and len({id(i.run) for i in seen}) == 1
+    assert tg.Graph(h).instances() == {"Leaky": 4}
+    # a detached state starts afresh
+    y, _ = cell(tg.tensor(seq(1)[0]), h.detach())
+    assert y.instance == ("Leaky", 0) and y.instance.run is not seen[0].run
+
+
+def test_direct_calls_over_another_runs_outputs_start_their_own_run():
+    """Weight-tied layers: the same cell called over the outputs of its own unroll."""
+    cell = Leaky()
+    first, _ = tg.unroll(cell, seq(3))
+    h = cell.initial_state(B, np.float64)
+    for t in range(3):
+        y, h = cell(first[t] @ tg.tensor(np.ones((H, D))), h)
+        assert y.instance == ("Leaky", t) and y.instance.run is not first.parents[0].instance.run
+    assert tg.Graph(h).instances() == {"Leaky": 6}
+
+
+def test_folded_nested_template_is_a_cluster_inside_the_folded_copy():
+    outer = Outer()
+    ys, _ = tg.unroll(outer, seq(4))
+    depth, seen = 0, []
+    for line in tg.draw(ys, folded=True).source.splitlines():
+        if line.strip().startswith("subgraph cluster_"):
+            depth += 1
+            seen.append((line.split()[1], depth))
+        elif line.strip() == "}":
+            depth -= 1
+    assert seen == [("cluster_parameters", 1), ("cluster_Outer", 1), ("cluster_Inner", 2)]
+
+
+def test_an_instance_unpickled_in_another_process_still_equals_its_pair(tmp_path):
+    """String hashes differ between processes; the instance's hash must follow the new process's."""
+    import subprocess
+    import sys
+
+    cell = Leaky()
+    ys, h = tg.unroll(cell, seq(2))
+    (tmp_path / "h.pkl").write_bytes(pickle.dumps(h))
+    code = ("import pickle, sys; h = pickle.load(open(sys.argv[1], 'rb')); "
+            "assert {h.instance: 1}.get(('Leaky', 1)) == 1 and hash(h.instance) == hash(('Leaky', 1)); print('ok')")
+    env = {**__import__("os").environ, "PYTHONHASHSEED": "12345"}
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "h.pkl")], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert run.stdout.strip() == "ok", run.stderr

@@ -107,11 +107,15 @@ def test_user_template_trains_like_a_builtin():
 
 def test_user_template_draws_folded_and_unrolled():
     cell = Leaky()
-    ys, _ = tg.unroll(cell, np.ones((3, B, D)))
+    # random per-step inputs, small enough (B*D <= 16) that leaves were once matched by value
+    ys, _ = tg.unroll(cell, np.random.default_rng(0).normal(size=(3, B, D)))
     unrolled = tg.draw(ys).source
     folded = tg.draw(ys, folded=True).source
     assert sum(f"cluster_Leaky_{t}" in unrolled for t in range(3)) == 3
     assert "Leaky" in folded and "cluster_Leaky_1" not in folded
+    longer, _ = tg.unroll(cell, np.random.default_rng(1).normal(size=(6, B, D)))
+    assert len(tg.draw(longer, folded=True, legend=False).source.splitlines()) == len(
+        tg.draw(ys, folded=True, legend=False).source.splitlines())
 
 
 def test_direct_calls_count_instance_indices():

@@ -11,9 +11,9 @@ from .animate import backward_frames, save_animation
 from .dot import DEFAULT_MAX_NODES, draw
 from .output import Drawing, GraphvizNotFoundError, dot_available, render, save, source
 from .output import DotError
-from .escape import dot_label, escape_html
+from .escape import dot_label, escape_dot, escape_html
 from .plots import plot_grad_norms, step_grad_norms
 
 __all__ = ["draw", "render", "save", "source", "dot_available", "Drawing", "GraphvizNotFoundError",
            "DEFAULT_MAX_NODES", "plot_grad_norms", "step_grad_norms", "backward_frames", "save_animation"]
-__all__ += ["DotError", "escape_html", "dot_label"]
+__all__ += ["DotError", "escape_html", "escape_dot", "dot_label"]

@@ -195,7 +195,7 @@ def run_draw(args):
 
 
 def _run_animate(args):
-    from . import animate, dot, output
+    from . import animate, output
 
     folder_out = args.out.endswith(("/", os.sep)) or os.path.isdir(args.out)
     if not folder_out and os.path.splitext(args.out)[1].lower() != ".gif":

@@ -9,7 +9,7 @@ from ..graph import Graph
 from ..tensor import Tensor
 from . import colors
 from .compact import compact as _compact
-from .escape import dot_label, escape_html
+from .escape import dot_label, escape_dot
 from .folded import folded as _folded
 from .labels import BORDERS, FILLS, FONT, INK, MUTED, ROOT_BORDER, SHAPES, STATE_COLOR, key_html, node_label
 from .output import Drawing
@@ -65,8 +65,13 @@ def draw(*roots, folded=False, grads=False, compact=False, max_nodes=DEFAULT_MAX
     graphviz.Digraph
         Its ``.source`` is the DOT text. In unrolled mode node ``n<k>`` is
         ``Graph(*roots).nodes[k]``; each template instance is a
-        ``subgraph cluster_<template>_<index>`` labelled ``<template> t=<index>``;
-        parameters are drawn once each, in ``cluster_parameters``. Render it
+        ``subgraph cluster_<template>_<index>`` labelled ``<template> t=<index>``
+        (a second call of a template of that name in the graph, e.g. a siamese
+        encoder's second unroll, is ``cluster_<template>_r2_<index>`` labelled
+        ``<template> #2 t=<index>``; a template called inside another is a
+        cluster inside the other's); parameters are drawn once each, in
+        ``cluster_parameters``. Every user string (tensor, template and model
+        names, the title) is escaped by ``tinygraph.drawing.escape``. Render it
         with ``tinygraph.drawing.save(digraph, "graph.svg")``; in Jupyter it
         displays itself (as DOT text if Graphviz is not installed).
 
@@ -289,7 +294,7 @@ def _emit_groups(g, view, grouped, paint, show_dtype):
             emit(g, key)
 
 
-_escape = escape_html  # (the name the animation module imports)
+_escape = escape_dot  # (the name the animation module imports)
 
 
 def _emit_node(g, node, paint, show_dtype):
@@ -362,7 +367,7 @@ def _emit_edge(g, edge, view, active=False):
 def _caption(title, paint, key):
     parts = []
     if title:
-        parts.append(f'<tr><td align="left"><b>{escape_html(title)}</b></td></tr>')
+        parts.append(f'<tr><td align="left"><b>{escape_dot(title)}</b></td></tr>')
     if paint is not None and paint.step is not None:
         parts.append(f'<tr><td align="left">{paint.step}</td></tr>')
     if key:

@@ -11,7 +11,8 @@ HTML-like label means exactly its characters, so ``<eos>`` is drawn as
 ``<eos>`` and no name can add markup, links or attributes.
 
 ``escape_html`` is also what an HTML page (``tinygraph.drawing.html``) uses
-for the same strings, so a name is made safe the same way in every view.
+for the same strings, so a name is made safe the same way in every view;
+``escape_dot`` adds what Graphviz alone needs (doubled backslashes).
 """
 from __future__ import annotations
 
@@ -47,14 +48,24 @@ def escape_html(text):
 _PLAIN = re.compile(r"[\w .,:;=()\[\]{}#/+*!?@%$~^|×…·-]*")
 
 
+def escape_dot(text):
+    """``escape_html(text)`` for the text of a Graphviz HTML-like label.
+
+    Graphviz expands ``\\G``, ``\\N``, ``\\E``, ``\\T``, ``\\H`` (graph, node, edge
+    names) even inside HTML-like labels and reads ``\\\\`` as one backslash, so every
+    backslash is doubled: a name ``a\\G`` is drawn as ``a\\G``, not as ``a`` + the graph's name.
+    """
+    return escape_html(text).replace("\\", "\\\\")
+
+
 def dot_label(text):
     """A Graphviz ``label`` value that shows ``text`` literally.
 
     Plain text of harmless characters (letters, digits, spaces and common
     punctuation) is returned as is (``graphviz`` quotes it); anything else
-    becomes an HTML-like label ``<`` + ``escape_html(text)`` + ``>``.
+    becomes an HTML-like label ``<`` + ``escape_dot(text)`` + ``>``.
     """
     text = str(text)
     if _PLAIN.fullmatch(text):
         return text
-    return "<" + escape_html(text) + ">"
+    return "<" + escape_dot(text) + ">"

@@ -4,7 +4,7 @@ Folding is a quotient of the unrolled graph. Each tensor made inside a
 template instance gets a *structural key*: its op, name, shape and dtype, and
 the keys of its operands in the same instance. Operands from outside the
 instance (the previous step's state, the initial state, the step's input) are
-keyed by shape and dtype only, which is what makes step 0 (fed by an initial
+keyed by rank and dtype only, which is what makes step 0 (fed by an initial
 state) and step t (fed by step t-1) fall onto the same copy. Parameters and
 other leaves are keyed by identity, so they are never merged. Tensors made
 outside any template are merged when they apply the same op to the same
@@ -53,6 +53,7 @@ def folded(graph):
     ordinal = {}  # (instance, key) -> copies of that key seen in the instance so far
     nodes = {}
     templates = {}  # template key -> [name, set of indices, set of runs] (graph order)
+    nested_groups = {}  # group key of a template called inside another -> its template name
     roots = {id(r) for r in graph.roots}
     for t in graph.nodes:
         inst = t.instance
@@ -62,8 +63,11 @@ def folded(graph):
         elif inst is not None:
             top = inst.outermost()
             tkey = template_key(top)
+            # An operand from outside the instance (the previous step's state, the initial state,
+            # the sequence a step reads its x_t from) is keyed by rank and dtype only: two unrolls
+            # of different lengths (a (7, B, D) and a (3, B, D) sequence) still fold into one copy.
             tokens = tuple(
-                fold[id(p)] if (is_param(p) or _made_within(p.instance, top)) else ("ext", p.shape, p.dtype.str)
+                fold[id(p)] if (is_param(p) or _made_within(p.instance, top)) else ("ext", p.ndim, p.dtype.str)
                 for p in t.parents
             )
             # Leaves made inside a step (a step's input x_t when it needs no gradient, a constant)
@@ -74,7 +78,11 @@ def folded(graph):
             seen = ordinal.get((top, base), 0)
             ordinal[(top, base)] = seen + 1
             key = (base, seen)
-            group = ("folded", tkey)
+            # a template called inside this one is a group inside this one's copy
+            group = ("folded", tkey) + tuple(reversed(nested))
+            for depth, inner in enumerate(reversed(inst.chain()[:-1])):
+                nested_groups.setdefault(("folded", tkey) + tuple(reversed(nested))[:depth + 1],
+                                         inner.template_name)
             kind = OP if t.op is not None else leaf_kind(t)
             info = templates.setdefault(tkey, [top.template_name, set(), {}])
             info[1].add(top.index)
@@ -137,16 +145,21 @@ def folded(graph):
     same_name = {}
     for tkey, (name, indices, runs) in templates.items():
         same_name[name] = same_name.get(name, 0) + 1
-    numbered = {}
+    numbered, tops = {}, {}
+    for inst in graph.instance_list():  # the steps folded into each copy (outermost instances)
+        if inst.parent is None:
+            tops[template_key(inst)] = tops.get(template_key(inst), 0) + 1
     for tkey, (name, indices, runs) in sorted(templates.items(), key=lambda item: str(item[1][0])):
         numbered[name] = numbered.get(name, 0) + 1
         number = numbered[name]
         idx = sorted(indices)
-        count = sum(1 for t in graph.instance_list() if t.parent is None and template_key(t) == tkey)
+        count = tops.get(tkey, 0)
         span = f"t={idx[0]}..{idx[-1]}" if len(idx) > 1 else f"t={idx[0]}"
         noun = "instance" if count == 1 else "instances"
         calls = f" in {len(runs)} calls" if len(runs) > 1 else ""
         title = name if same_name[name] == 1 else f"{name} #{number}"
         groups[("folded", tkey)] = Group(("folded", tkey), f"{title} (folded: {count} {noun}{calls}, {span})",
                                          count, name=name, index=None, run=number)
+    for key, name in nested_groups.items():
+        groups[key] = Group(key, name, parent=key[:-1], name=name, index=None, run=1)
     return View(nodes, list(merged.values()), groups, "folded")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops import OPS
-from .escape import escape_html
+from .escape import escape_dot
 from .view import BLOCK, CONST, INPUT, OP, PARAM
 
 FONT = "Helvetica"
@@ -116,7 +116,7 @@ def _small(text, color):
 
 
 def _e(text):
-    return escape_html(text)  # every user string in a label goes through the one escaping function
+    return escape_dot(text)  # every user string in a label goes through the one escaping module
 
 
 def key_html(kinds, has_state, folded, has_initial=False):

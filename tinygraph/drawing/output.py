@@ -82,9 +82,11 @@ class Drawing(graphviz.Digraph):
 
     def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
         if dot_available():
-            try:
-                return super()._repr_mimebundle_(include=include, exclude=exclude, **kwargs)
-            except (graphviz.ExecutableNotFound, graphviz.CalledProcessError, subprocess.SubprocessError):
+            try:  # through ``pipe``: with a time limit, and dot's own message if it fails
+                return {"image/svg+xml": pipe(self, "svg").decode("utf-8")}
+            except DotError as exc:
+                return {"text/plain": f"# {exc}\n{self.source}"}
+            except GraphvizNotFoundError:
                 pass
         return {"text/plain": f"# Graphviz 'dot' not found, so here is the DOT source; to see the picture, "
                               f"{INSTALL_HINT}\n{self.source}"}

@@ -2,8 +2,11 @@
 import argparse
 import os
 import shutil
+import time
 
 import pytest
+
+import tinygraph as tg
 
 from tinygraph.cli import main
 from tinygraph.drawing.cli import add_draw_parser
@@ -142,3 +145,106 @@ def test_animate_without_dot_prints_install_hint(tmp_path, capsys, monkeypatch):
     assert main(["draw", "--animate", "--out", str(tmp_path / "b.gif")]) == 1
     assert "apt-get install graphviz" in capsys.readouterr().out
     assert os.listdir(tmp_path) == []
+
+
+# -- refusing from the arguments, and clear messages instead of tracebacks ---------------------------
+
+@pytest.mark.parametrize("model, steps", [("rnn", 100_000), ("lstm", 1_000_000)])
+def test_huge_steps_are_refused_before_building(tmp_path, capsys, model, steps):
+    """Before the fix, --steps 100000 built the whole graph (13 s, 485 MB) before refusing."""
+    start = time.monotonic()
+    assert main(["draw", "--model", model, "--steps", str(steps), "--out", str(tmp_path / "g.dot")]) == 2
+    assert time.monotonic() - start < 10  # a one- and a two-step graph are built, nothing more
+    printed = capsys.readouterr().out
+    assert f"--steps {steps}" in printed and "fewer steps" in printed
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("flags", [[], ["--compact"], ["--folded"], ["--folded", "--compact"]])
+def test_max_nodes_is_checked_from_the_arguments_exactly(tmp_path, capsys, flags):
+    from tinygraph.models.drawing import build_model_graph
+    from tinygraph.drawing import dot
+
+    steps = 5
+    view = dot._view_of(tg.Graph(build_model_graph("lstm", steps)), "--folded" in flags, "--compact" in flags,
+                        None)
+    argv = ["draw", "--model", "lstm", "--steps", str(steps), "--out", str(tmp_path / "g.dot")] + flags
+    assert main(argv + ["--max-nodes", str(len(view))]) == 0
+    capsys.readouterr()
+    assert main(argv + ["--max-nodes", str(len(view) - 1)]) == 2
+    assert "estimated from --steps 5 before building" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seed", "-1"], "non-negative integer"),
+    (["--seed", "x"], "non-negative integer"),
+    (["--hidden-size", "100000000"], "too large for a drawing"),
+    (["--batch", "10000000"], "too large for a drawing"),
+    (["--input-size", "0"], "positive integer"),
+    (["--max-nodes", "-5"], "non-negative integer"),
+])
+def test_bad_numbers_are_usage_errors_not_tracebacks(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["draw", "--out", "g.dot"] + argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage" in err and message in err and "Traceback" not in err
+
+
+def test_sizes_that_would_need_gigabytes_are_refused(tmp_path, capsys):
+    argv = ["draw", "--hidden-size", "4096", "--batch", "4096", "--steps", "3", "--out", str(tmp_path / "g.dot")]
+    assert main(argv) == 2
+    assert "MiB of values" in capsys.readouterr().out
+    assert os.listdir(tmp_path) == []
+
+
+def test_out_pointing_at_a_folder_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "pictures.svg").mkdir()
+    for out in (tmp_path, tmp_path / "pictures.svg"):
+        assert main(["draw", "--out", str(out)]) == 2
+        assert "it is a folder" in capsys.readouterr().out
+
+
+def test_unwritable_folder_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **k: False if str(path) == str(tmp_path) else
+                        real_access(path, mode, **k))
+    assert main(["draw", "--out", str(tmp_path / "g.svg")]) == 2
+    assert "is not writable" in capsys.readouterr().out
+
+
+def test_write_failure_is_a_message(tmp_path, capsys, monkeypatch):
+    """Whatever the file system refuses (permission, read-only, disk full) is reported in its own words."""
+    from tinygraph.drawing import output
+
+    def refuse(path, data):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(output, "_write_atomic", refuse)
+    assert main(["draw", "--out", str(tmp_path / "g.dot")]) == 1
+    printed = capsys.readouterr().out
+    assert "cannot write" in printed and "Permission denied" in printed
+
+
+def test_read_only_system_folder(capsys):
+    folder = "/sys"
+    try:
+        open(os.path.join(folder, "tinygraph-probe"), "w").close()
+    except OSError:
+        pass
+    else:  # pragma: no cover
+        pytest.skip("/sys is writable here")
+    status = main(["draw", "--out", os.path.join(folder, "g.dot")])
+    assert status in (1, 2) and "cannot write" in capsys.readouterr().out
+
+
+def test_dot_failing_is_a_message(tmp_path, capsys, monkeypatch):
+    fake = tmp_path / "bin" / "dot"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'Error: out of memory' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: str(fake) if name == "dot" else None)
+    assert main(["draw", "--out", str(tmp_path / "g.svg")]) == 1
+    printed = capsys.readouterr().out
+    assert "Graphviz 'dot' failed" in printed and "out of memory" in printed
+    assert not (tmp_path / "g.svg").exists()
