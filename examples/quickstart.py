@@ -65,6 +65,8 @@ loss.name = "loss"
 
 graph = tg.Graph(loss)
 print(graph)
+print("one line per node, inputs first: %k is node k; a leaf is an input or a parameter (const: the\n"
+      "exponent 2), every other node names its op and the nodes it reads, then its shape and dtype:")
 print(graph.summary())
 
 loss.backward()

@@ -159,7 +159,7 @@ def _params(model, params, where):
 # Reading gradient flow out of the graph
 # ---------------------------------------------------------------------------
 def step_outputs(outputs):
-    """The per-step output tensors ``[y_1, ..., y_T]`` of an unrolled template.
+    """The per-step output tensors ``[y_0, ..., y_{T-1}]`` (steps t = 0..T-1) of an unrolled template.
 
     ``tinygraph.unroll`` stacks the outputs of the T instances; this finds
     that stack in the graph of ``outputs`` (the last one, so for a stacked

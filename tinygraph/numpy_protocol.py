@@ -42,7 +42,7 @@ _NO_VALUE = getattr(np, "_NoValue", None)
 # numpy ufunc -> tinygraph op name (called with the same operands)
 DIFFERENTIABLE_UFUNCS = {
     np.add: "add", np.subtract: "sub", np.multiply: "mul", np.true_divide: "div", np.power: "pow",
-    np.float_power: "pow", np.matmul: "matmul", np.negative: "neg", np.exp: "exp", np.log: "log",
+    np.matmul: "matmul", np.negative: "neg", np.exp: "exp", np.log: "log",
     np.tanh: "tanh", np.sqrt: "sqrt", np.absolute: "abs", np.maximum: "maximum", np.minimum: "minimum",
 }
 _UFUNC_OPS = {ufunc: OPS[name] for ufunc, name in DIFFERENTIABLE_UFUNCS.items()}
@@ -127,9 +127,6 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     if any(isinstance(o, Tensor) for o in (out or ())):
         _refuse(name, "out= cannot be a Tensor (tensors are never modified in place)")
     if ufunc in VALUE_UFUNCS and method == "__call__":
-        kwargs = dict(kwargs)
-        if out is not None:
-            kwargs["out"] = out
         return ufunc(*_value(inputs), **kwargs)
     op = DIFFERENTIABLE_UFUNCS.get(ufunc)
     if ufunc is np.positive and method == "__call__" and not kwargs:

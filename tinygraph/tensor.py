@@ -41,6 +41,15 @@ class Tensor:
         The op's inputs (empty for a leaf).
     instance : tuple (template_name, index) or None
         The template call that made this tensor (see ``tinygraph.Template``).
+
+    Notes
+    -----
+    numpy functions and ufuncs that have a tinygraph op run it: ``np.sum(t)``,
+    ``np.exp(t)``, ``np.reshape(t, ...)``, ``ndarray + t`` and ``ndarray @ t``
+    are Tensors on the graph. Comparisons and queries such as ``np.shape`` or
+    ``np.allclose`` read the value, ``np.asarray(t)`` is the value (like
+    ``t.numpy()``), and any other numpy call is a ``TypeError`` saying what to
+    use instead (``tinygraph/numpy_protocol.py`` has the policy).
     """
 
     __slots__ = ("data", "grad", "requires_grad", "name", "_fn", "parents", "_attrs", "instance", "_retain",

@@ -69,6 +69,9 @@ def test_truncated_bptt_with_k_equal_T_is_full_bptt():
 
 
 def test_truncated_bptt_lstm_with_optimizer_and_clipping_runs_and_learns():
+    """float64. The last epoch's mean loss is 0.026 of the first's under OPENBLAS_CORETYPE=
+    Prescott, Sandybridge, Haswell, Zen and the default (identical to 4 digits), and 0.007-0.035
+    for ten other data/initialisation seeds; the bound, 0.2, leaves a wide margin."""
     rng = np.random.default_rng(2)
     with tg.default_dtype(np.float64):
         model = models.LSTM(1, 8, output_size=1, rng=0)
@@ -83,7 +86,7 @@ def test_truncated_bptt_lstm_with_optimizer_and_clipping_runs_and_learns():
     for _ in range(15):
         last = models.truncated_bptt(model, x, y, mse, k=10, optimizer=opt, max_norm=1.0)
     assert len(first.losses) == 6 and all(np.isfinite(first.grad_norms))
-    assert np.mean(last.losses) < 0.5 * np.mean(first.losses)
+    assert np.mean(last.losses) < 0.2 * np.mean(first.losses)
     h, c = last.state
     assert h.shape == c.shape == (4, 8) and not h.requires_grad
 

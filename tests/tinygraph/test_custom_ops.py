@@ -78,3 +78,36 @@ def test_bad_registrations_and_applications_are_clear(clean_ops):
         _square_class().apply(tg.tensor([1.0]))
     with pytest.raises(ValueError, match="no op named 'nope'"):
         tg.apply("nope", tg.tensor([1.0]))
+
+
+def test_a_notebook_cell_run_again_in_main_replaces_the_op_with_its_new_code():
+    """The cell as a student runs it twice in ``__main__``, fixing its VJP in between."""
+    import subprocess
+    import sys
+
+    cell = '''
+import warnings
+import numpy as np
+import tinygraph as tg
+
+@tg.register
+class Cube(tg.Op):
+    name = "cube"
+    def forward(self, x):
+        return x ** 3
+    def vjp(self, g, out, x):
+        return (FACTOR * x ** 2 * g,)
+'''.replace("FACTOR", "{factor}")
+    script = (cell.format(factor=2) +  # the first version, with a wrong VJP
+              "x = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)\n"
+              "old = Cube.apply(x)\n"
+              "with warnings.catch_warnings(record=True) as caught:\n"
+              "    warnings.simplefilter('always')\n"
+              "    exec(compile(" + repr(cell.format(factor=3)) + ", '<cell>', 'exec'))\n"  # the fixed cell, run again
+              "print('warned:', [str(w.message) for w in caught])\n"
+              "Cube.apply(x).sum().backward()\n"
+              "print('grad:', x.grad.tolist(), 'checks:', tg.gradcheck(lambda x: tg.apply('cube', x).sum(), [x]))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "registered again" in done.stdout and "__main__.Cube" in done.stdout
+    assert "grad: [3.0, 12.0] checks: True" in done.stdout
