@@ -31,6 +31,7 @@ class _Binary(Op):
 
 @register
 class Add(_Binary):
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
     name, symbol = "add", "+"
 
     def forward(self, a, b):
@@ -42,6 +43,7 @@ class Add(_Binary):
 
 @register
 class Sub(_Binary):
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
     name, symbol = "sub", "-"
 
     def forward(self, a, b):
@@ -53,6 +55,7 @@ class Sub(_Binary):
 
 @register
 class Mul(_Binary):
+    saves = (0, 1)  # what the VJP reads (the engine checks these were not modified)
     name, symbol = "mul", "*"
 
     def forward(self, a, b):
@@ -64,6 +67,7 @@ class Mul(_Binary):
 
 @register
 class Div(_Binary):
+    saves = (1, "out")  # what the VJP reads (the engine checks these were not modified)
     name, symbol = "div", "/"
     domain = "away_from_zero"  # the divisor
 
@@ -78,6 +82,7 @@ class Div(_Binary):
 @register
 class Pow(_Binary):
     """``a ** b``. The gradient with respect to ``b`` is ``out * log(a)``, defined for ``a > 0``."""
+    saves = (0, 1, "out")  # what the VJP reads (the engine checks these were not modified)
 
     name, symbol = "pow", "**"
     domain = "positive"  # the base
@@ -99,6 +104,7 @@ class Pow(_Binary):
 class _Pick(_Binary):
     """Elementwise choice of one operand (``pick``: ``np.maximum`` or ``np.minimum``); the
     gradient goes to the operand picked, and at ties is split evenly between both."""
+    saves = (0, 1)  # what the VJP reads (the engine checks these were not modified)
 
     domain = "distinct"
     pick = None
@@ -136,6 +142,7 @@ class Where(Op):
     ``a * mask + b * (1 - mask)``, an inf or nan in the branch not taken never
     leaks into the result or the gradient.
     """
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
 
     name = "where"
     kind = "where"
@@ -164,6 +171,7 @@ class Where(Op):
 class Clip(Op):
     """Elementwise ``min(max(a, lo), hi)``. The gradient passes where ``lo <= a <= hi``
     (bounds included, as in PyTorch's ``clamp``) and is 0 where the value was clipped."""
+    saves = (0,)  # what the VJP reads (the engine checks these were not modified)
 
     name = "clip"
     kind = "clip"
@@ -190,6 +198,7 @@ class _Unary(Op):
 
 @register
 class Neg(_Unary):
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
     name, symbol = "neg", "-"
 
     def forward(self, a):
@@ -201,6 +210,7 @@ class Neg(_Unary):
 
 @register
 class Exp(_Unary):
+    saves = ("out",)  # what the VJP reads (the engine checks these were not modified)
     name = "exp"
 
     def forward(self, a):
@@ -212,6 +222,7 @@ class Exp(_Unary):
 
 @register
 class Log(_Unary):
+    saves = (0,)  # what the VJP reads (the engine checks these were not modified)
     name = "log"
     domain = "positive"
 
@@ -225,6 +236,7 @@ class Log(_Unary):
 
 @register
 class Tanh(_Unary):
+    saves = ("out",)  # what the VJP reads (the engine checks these were not modified)
     name = "tanh"
 
     def forward(self, a):
@@ -236,6 +248,7 @@ class Tanh(_Unary):
 
 @register
 class Sigmoid(_Unary):
+    saves = ("out",)  # what the VJP reads (the engine checks these were not modified)
     name = "sigmoid"
 
     def forward(self, a):
@@ -252,6 +265,7 @@ class Sigmoid(_Unary):
 @register
 class Relu(_Unary):
     """``max(a, 0)``; the gradient at exactly 0 is taken as 0."""
+    saves = (0,)  # what the VJP reads (the engine checks these were not modified)
 
     name = "relu"
     domain = "away_from_zero"
@@ -266,6 +280,7 @@ class Relu(_Unary):
 @register
 class Abs(_Unary):
     """``|a|``; the gradient at exactly 0 is taken as 0."""
+    saves = (0,)  # what the VJP reads (the engine checks these were not modified)
 
     name = "abs"
     domain = "away_from_zero"
@@ -279,6 +294,7 @@ class Abs(_Unary):
 
 @register
 class Sqrt(_Unary):
+    saves = ("out",)  # what the VJP reads (the engine checks these were not modified)
     name = "sqrt"
     domain = "positive"
 

@@ -46,6 +46,7 @@ class _Reduce(Op):
 
 @register
 class Sum(_Reduce):
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
     name, symbol = "sum", "Σ"
 
     def forward(self, a, axis=None, keepdims=False):
@@ -57,6 +58,7 @@ class Sum(_Reduce):
 
 @register
 class Mean(_Reduce):
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
     name = "mean"
 
     def forward(self, a, axis=None, keepdims=False):
@@ -70,6 +72,7 @@ class Mean(_Reduce):
 class _Extreme(_Reduce):
     """Max or min over ``axis``. Where several elements tie for the extreme the
     gradient is split evenly between them (so it sums to the output gradient)."""
+    saves = (0, "out")  # what the VJP reads (the engine checks these were not modified)
 
     domain = "distinct"
     _numpy = None

@@ -11,6 +11,7 @@ from .lazy import ScatterSum, join_tiles
 
 @register
 class Reshape(Op):
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
     name = "reshape"
     kind = "reshape"
 
@@ -32,6 +33,7 @@ class Reshape(Op):
 
 @register
 class Transpose(Op):
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
     name = "transpose"
     kind = "transpose"
 
@@ -57,6 +59,7 @@ class Index(Op):
     element picked several times by repeated integer indices accumulates
     (through a lazy ``ScatterSum``: all reads of one tensor share one buffer).
     """
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
 
     name = "index"
     kind = "index"
@@ -90,6 +93,7 @@ def _index_repr(index):
 
 
 class _Join(Op):
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
     kind = "join"
 
     def check(self, *xs, axis):
