@@ -353,8 +353,10 @@ class Tensor:
         if lo is None and hi is None:
             raise ValueError("clip: give lo, hi or both")
         for bound in (lo, hi):
-            if bound is not None and not isinstance(bound, numbers.Real):
+            if bound is not None and (not isinstance(bound, numbers.Real) or isinstance(bound, (bool, np.bool_))):
                 raise TypeError(f"clip: bounds must be real numbers, got {type(bound).__name__}")
+            if bound is not None and math.isnan(bound):
+                raise ValueError("clip: a bound is nan; give a number or None (no bound)")
         return apply(OPS["clip"], self, lo=None if lo is None else float(lo), hi=None if hi is None else float(hi))
 
     def sum(self, axis=None, keepdims=False):

@@ -91,9 +91,12 @@ class Pow(_Binary):
         return a**b
 
     def vjp(self, g, out, a, b):
-        ga = g * b * a ** (b - 1)
         with np.errstate(divide="ignore", invalid="ignore"):
+            ga = g * b * a ** (b - 1)
             gb = g * out * np.log(a)
+        # d(a ** 0)/da is 0 everywhere, also at a == 0 where the formula gives 0 * inf
+        if not np.all(np.isfinite(ga)):
+            ga = np.where(b == 0, 0.0, ga).astype(ga.dtype, copy=False)
         # Where a == 0 the exponent's gradient is 0 * log(0): take the limit 0 for
         # positive exponents, as the other libraries do.
         if not np.all(np.isfinite(gb)):
@@ -177,6 +180,9 @@ class Clip(Op):
     kind = "clip"
 
     def check(self, a, lo=None, hi=None):
+        for name, bound in (("lo", lo), ("hi", hi)):
+            if bound is not None and bound != bound:
+                raise ValueError(f"clip: {name} is nan; give a number or None (no bound)")
         if lo is not None and hi is not None and lo > hi:
             raise ValueError(f"clip: lo ({lo}) must not exceed hi ({hi})")
 
@@ -252,11 +258,15 @@ class Sigmoid(_Unary):
     name = "sigmoid"
 
     def forward(self, a):
-        # 0.5 * (1 + tanh(a / 2)) equals 1 / (1 + exp(-a)) without overflow for large |a|.
-        out = np.tanh(a * 0.5)
-        out += 1.0
-        out *= 0.5
-        return out
+        # The split form: 1 / (1 + e) for a >= 0 and e / (1 + e) for a < 0, with
+        # e = exp(-|a|) <= 1, never overflows and keeps full relative precision for
+        # negative a (0.5 * (1 + tanh(a / 2)) rounds to exactly 0 below about -17
+        # in float32, so log(sigmoid(a)) became -inf and its gradient nan).
+        e = np.exp(-np.abs(a))
+        denom = e + 1.0
+        out = np.where(a >= 0, 1.0, e)
+        out /= denom
+        return out.astype(a.dtype, copy=False)
 
     def vjp(self, g, out, a):
         return (g * out * (1.0 - out),)
