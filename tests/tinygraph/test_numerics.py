@@ -61,3 +61,9 @@ def test_concat_and_stack_axis_must_be_an_int(axis):
         tg.concat([a, a], axis=axis)
     with pytest.raises(TypeError, match="stack: axis"):
         tg.stack([a, a], axis=axis)
+
+
+def test_reshape_of_an_empty_batch_with_minus_one_explains_itself():
+    x = tg.tensor(np.zeros((0, 16)))
+    with pytest.raises(ValueError, match=r"reshape.*\(5, 0, -1\).*0 elements the -1 dimension cannot be inferred"):
+        x.reshape(5, 0, -1)

@@ -19,9 +19,13 @@ class Reshape(Op):
         try:
             np.empty(a.shape, dtype=np.bool_).reshape(shape)  # cheap: validates -1 and sizes
         except (ValueError, TypeError):
+            hint = ""
+            if a.size == 0 and -1 in tuple(shape):
+                hint = ("; with 0 elements the -1 dimension cannot be inferred (an empty batch or "
+                        "sequence? a batch size or length of 0 is not supported here)")
             raise ShapeError(
                 f"reshape: cannot reshape a tensor of shape {shape_str(a.shape)} ({a.size} elements) "
-                f"into shape {tuple(shape)}"
+                f"into shape {tuple(shape)}{hint}"
             ) from None
 
     def forward(self, a, shape):
