@@ -45,7 +45,8 @@ def mark_modified(tensor):
 
     stamp = _next_seq()
     tensor._mutated = stamp
-    VERSIONS.last = stamp
+    if stamp > VERSIONS.last:  # (another thread may have stamped a later one meanwhile)
+        VERSIONS.last = stamp
 
 
 def _stamp(tensor):
