@@ -168,3 +168,21 @@ def test_huge_python_numbers_name_the_op():
         t * 1e300
     assert np.isinf((t * float("inf")).data).all()   # an explicit inf stays allowed
     assert (tg.tensor([1.0], dtype=np.float64) + 1e300).data[0] == 1e300
+
+
+def test_a_custom_op_without_saves_is_checked_on_every_input():
+    class Cube(tg.Op):
+        name = "cube_for_version_test"
+
+        def forward(self, x):
+            return x ** 3
+
+        def vjp(self, g, out, x):
+            return (3 * x * x * g,)
+
+    op = Cube()
+    x = tg.tensor([1.0, 2.0], requires_grad=True, name="x")
+    y = tg.apply(op, x).sum()
+    x.data = x.data + 1
+    with pytest.raises(ModifiedInPlaceError, match="'x'.*cube_for_version_test"):
+        y.backward()
