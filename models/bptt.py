@@ -355,7 +355,7 @@ def jacobian_norms(h_T, hs):
                 h.grad = None
             seed = np.zeros((B, H), dtype=h_T.dtype)
             seed[:, j] = 1.0
-            h_T.backward(seed)
+            h_T.backward(seed, retain_graph=True)  # one backward per Jacobian row
             for t, h in enumerate(hs):
                 if h.grad is not None:
                     squares[t] += np.sum(np.square(h.grad.reshape(B, -1), dtype=np.float64), axis=1)

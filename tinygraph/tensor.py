@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import numbers
 
 import numpy as np
@@ -19,6 +20,17 @@ _NO_ATTRS = {}
 # so backward sorts the reachable nodes by this counter instead of a two-phase DFS.
 _next_seq = itertools.count().__next__
 _PY_SCALARS = (float, int)
+_FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_flag(value, where, what):
+    """``value`` as a bool if it is one (Python or numpy); anything else is a TypeError
+    (``requires_grad="no"`` must not silently mean True)."""
+    if value is True or value is False:
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    raise TypeError(f"{where}: {what} must be True or False, got {type(value).__name__} {value!r}")
 
 
 class Tensor:
@@ -52,8 +64,11 @@ class Tensor:
     use instead (``tinygraph/numpy_protocol.py`` has the policy).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "_fn", "parents", "_attrs", "instance", "_retain",
-                 "_seq", "__weakref__")
+    __slots__ = ("_data", "grad", "requires_grad", "name", "_fn", "parents", "_attrs", "instance", "_retain",
+                 "_seq", "__weakref__",
+                 # set only when needed (read with getattr): the stamp of the last assignment
+                 # to ``.data`` (see ``data``), and the mark of a root already back-propagated
+                 "_mutated", "_backwarded")
     # -- numpy interop (the policy and its tables: tinygraph/numpy_protocol.py) ---------
     # numpy functions and ufuncs run the tinygraph op (``np.exp(t)``, ``ndarray + t`` and
     # ``np.sum(t)`` are Tensors on the graph), read the value where nothing is
@@ -69,9 +84,9 @@ class Tensor:
         return _numpy_protocol.to_array(self, dtype, copy)
 
     def __init__(self, data, requires_grad=False, name=None, dtype=None):
-        self.data = as_float_array(data, dtype, "tensor")
+        self._data = as_float_array(data, dtype, "tensor")
         self.grad = None
-        self.requires_grad = bool(requires_grad)
+        self.requires_grad = _check_flag(requires_grad, "tensor", "requires_grad")
         self.name = name
         self._fn = None
         self.parents = ()
@@ -81,6 +96,39 @@ class Tensor:
         self._seq = _next_seq()
 
     # -- basic properties ---------------------------------------------------
+    @property
+    def data(self):
+        """The value, a numpy float array.
+
+        Assigning to ``.data`` (``t.data = a``, and augmented assignments such as
+        ``t.data -= lr * g``, which is what the optimizers do) marks the tensor as
+        modified: a later ``backward`` through a node that used the old value and
+        whose gradient needs it raises instead of using the new value. Writes
+        *through* the array (``t.data[0] = 1``) are not seen; see docs/reliability.md.
+        """
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        if value.__class__ is not np.ndarray or value.dtype not in _FLOAT_DTYPES:
+            value = as_float_array(value, None, "data")
+        self._data = value
+        autograd.mark_modified(self)
+
+    # Pickling (and copy/deepcopy) go through these: an unpickled tensor gets a fresh
+    # place in this process's creation order (which backward sorts by), never the
+    # number it had in the process that pickled it.
+    def __getstate__(self):
+        state = {}
+        for slot in ("_data", "grad", "requires_grad", "name", "_fn", "parents", "_attrs", "instance", "_retain"):
+            state[slot] = getattr(self, slot)
+        return state
+
+    def __setstate__(self, state):
+        for slot, value in state.items():
+            object.__setattr__(self, slot, value)
+        self._seq = _next_seq()
+
     @property
     def op(self):
         """Name of the op that made this tensor, ``None`` for a leaf."""
@@ -146,8 +194,8 @@ class Tensor:
         return float(self.data.reshape(()))
 
     def detach(self):
-        """A new leaf sharing this tensor's data, cut off from the graph."""
-        return Tensor._leaf(self.data, False, self.name)
+        """A new leaf sharing this tensor's data (no copy), cut off from the graph."""
+        return Tensor._leaf(self._data, False, self.name)
 
     def retain_grad(self, retain=True):
         """Keep this non-leaf tensor's gradient in ``.grad`` after backward (``retain=False``
@@ -176,7 +224,7 @@ class Tensor:
         return bool(self.data)
 
     # -- backward -----------------------------------------------------------
-    def backward(self, grad=None, retain_grads=False):
+    def backward(self, grad=None, retain_grads=False, retain_graph=False):
         """Back-propagate from this tensor; gradients accumulate into ``.grad`` of leaves.
 
         Parameters
@@ -187,6 +235,19 @@ class Tensor:
         retain_grads : bool
             Also keep the gradient of every intermediate tensor in its ``.grad``
             (used to read gradient flow, e.g. ``||dL/dh_t||``, or to draw it).
+        retain_graph : bool
+            Allow another ``backward`` from this tensor later. Without it a
+            second call raises ``BackwardTwiceError`` instead of silently adding
+            the same gradients again (as PyTorch does).
+
+        Raises
+        ------
+        BackwardTwiceError
+            This tensor was already back-propagated (without ``retain_graph``).
+        ModifiedInPlaceError
+            A tensor whose values a gradient needs had its ``.data`` assigned
+            after the forward pass used it (e.g. ``opt.step()`` between forward
+            and backward); the message names it.
         """
         if not self.requires_grad:
             raise ValueError(
@@ -213,13 +274,14 @@ class Tensor:
                 )
             if not np.issubdtype(seed.dtype, np.floating):
                 seed = seed.astype(self.dtype)
-        autograd.backward([self], [seed], retain_grads=retain_grads)
+        autograd.backward([self], [seed], retain_grads=retain_grads, retain_graph=_check_flag(
+            retain_graph, "backward", "retain_graph"))
 
     # -- constructors for the engine -------------------------------------------
     @classmethod
     def _leaf(cls, data, requires_grad, name):
         t = cls.__new__(cls)
-        t.data = data
+        t._data = data
         t.grad = None
         t.requires_grad = requires_grad
         t.name = name
@@ -326,8 +388,10 @@ class Tensor:
         if lo is None and hi is None:
             raise ValueError("clip: give lo, hi or both")
         for bound in (lo, hi):
-            if bound is not None and not isinstance(bound, numbers.Real):
+            if bound is not None and (not isinstance(bound, numbers.Real) or isinstance(bound, (bool, np.bool_))):
                 raise TypeError(f"clip: bounds must be real numbers, got {type(bound).__name__}")
+            if bound is not None and math.isnan(bound):
+                raise ValueError("clip: a bound is nan; give a number or None (no bound)")
         return apply(OPS["clip"], self, lo=None if lo is None else float(lo), hi=None if hi is None else float(hi))
 
     def sum(self, axis=None, keepdims=False):
@@ -411,6 +475,11 @@ def as_float_array(data, dtype, where):
     if isinstance(data, np.ndarray):
         kind = data.dtype.kind
         if kind == "f":
+            if dtype is None and data.dtype not in _FLOAT_DTYPES:
+                raise TypeError(
+                    f"{where}: arrays of dtype {data.dtype} are not supported; tinygraph tensors are "
+                    f"float16, float32 or float64 (convert with .astype(np.float64), or pass dtype=)"
+                )
             return data if dtype is None or data.dtype == dtype else data.astype(dtype)
         if kind in "iub":
             return data.astype(dtype or STATE.default_dtype)
@@ -436,7 +505,13 @@ def as_float_array(data, dtype, where):
         )
     if arr.dtype.kind == "f" and not isinstance(data, (list, tuple, numbers.Number)):
         # numpy scalars such as np.float64(1.0) keep their dtype, like arrays
+        if dtype is None and arr.dtype not in _FLOAT_DTYPES:
+            raise TypeError(f"{where}: values of dtype {arr.dtype} are not supported; tinygraph tensors are "
+                            f"float16, float32 or float64")
         return arr if dtype is None else arr.astype(dtype)
+    if arr.dtype.kind == "f" and arr.dtype not in _FLOAT_DTYPES and dtype is None:
+        raise TypeError(f"{where}: values of dtype {arr.dtype} are not supported; tinygraph tensors are "
+                        f"float16, float32 or float64")
     return arr.astype(dtype or STATE.default_dtype)
 
 
@@ -454,10 +529,20 @@ def tensor(data, requires_grad=False, name=None, dtype=None):
         A label for drawings and error messages.
     dtype : float dtype, optional
         Convert to this dtype.
+
+    Notes
+    -----
+    The new tensor always owns a fresh copy of the values (like
+    ``torch.tensor``): changing ``data`` afterwards never changes the tensor, and
+    the reverse. ``Tensor(array)`` wraps an array without copying, and
+    ``t.detach()`` and ``t.numpy()`` share ``t``'s memory (docs/reliability.md).
     """
-    if isinstance(data, Tensor):
-        data = data.data.copy()
-    return Tensor(data, requires_grad=requires_grad, name=name, dtype=dtype)
+    source = data.data if isinstance(data, Tensor) else data
+    t = Tensor(source, requires_grad=requires_grad, name=name, dtype=dtype)
+    if t._data is source or (isinstance(source, np.ndarray) and t._data.base is not None
+                             and np.may_share_memory(t._data, source)):
+        t._data = t._data.copy()
+    return t
 
 
 def _as_operand(x, like_dtype, op_name):
@@ -466,7 +551,9 @@ def _as_operand(x, like_dtype, op_name):
     if isinstance(x, Tensor):
         return x
     if type(x) in _PY_SCALARS:
-        return Tensor._leaf(np.array(x, dtype=like_dtype), False, None)
+        if -60000 < x < 60000:  # fits every float dtype (float16 included)
+            return Tensor._leaf(np.array(x, dtype=like_dtype), False, None)
+        return Tensor._leaf(_big_scalar(x, like_dtype, op_name), False, None)
     if isinstance(x, np.ndarray) and x.dtype.kind == "f":
         return Tensor._leaf(x, False, None)
     if isinstance(x, (numbers.Number, np.bool_, np.ndarray, list, tuple)) and not isinstance(x, (complex, np.complexfloating)):
@@ -475,6 +562,21 @@ def _as_operand(x, like_dtype, op_name):
         f"{op_name}: unsupported operand of type {type(x).__name__}; "
         f"expected a Tensor, a numpy array or a Python number"
     )
+
+
+def _big_scalar(x, dtype, op_name):
+    """A large (or nan/inf) Python number as a 0-d array of ``dtype``; a finite number too
+    large for ``dtype`` is a ValueError (numpy would overflow to inf or raise OverflowError)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            value = np.array(float(x), dtype=dtype)
+        except OverflowError:  # an int beyond the float64 range
+            value = None
+    if value is None or (not np.isfinite(value) and math.isfinite(float(x) if value is not None else 0.0)):
+        what = f"an int of {len(str(abs(x)))} digits" if isinstance(x, int) else repr(x)
+        raise ValueError(f"{op_name}: the Python number ({what}) is too large for a {np.dtype(dtype)} "
+                         f"tensor (largest {np.finfo(dtype).max:.4g})")
+    return value
 
 
 # -----------------------------------------------------------------------------
@@ -491,7 +593,7 @@ def apply(fn, *inputs, **attrs):
         if not isinstance(x, Tensor):
             inputs = _convert_operands(fn, inputs)
             break
-    arrays = [x.data for x in inputs]
+    arrays = [x._data for x in inputs]
     if fn.check is not None:
         fn.check(*arrays, **attrs)
     try:
@@ -502,7 +604,7 @@ def apply(fn, *inputs, **attrs):
     if out.__class__ is not np.ndarray:
         out = np.asarray(out)  # reductions to a scalar return numpy scalars
     t = _new_tensor(Tensor)
-    t.data = out
+    t._data = out
     t.grad = None
     t.name = None
     t.instance = STATE.instance
@@ -538,13 +640,45 @@ def _convert_operands(fn, inputs):
 def concat(tensors, axis=0):
     """Join tensors along an existing ``axis`` (like ``numpy.concatenate``)."""
     tensors = _sequence_operands("concat", tensors)
-    return apply(OPS["concat"], *tensors, axis=int(axis))
+    return apply(OPS["concat"], *tensors, axis=_check_axis_arg("concat", axis))
 
 
 def stack(tensors, axis=0):
-    """Join same-shape tensors along a new ``axis`` (like ``numpy.stack``)."""
+    """Join same-shape tensors along a new ``axis`` (like ``numpy.stack``).
+
+    The result is a new array, like ``numpy.stack``'s. One exception: when the
+    tensors are the consecutive per-step slots of an engine workspace that no
+    tensor exposes as its ``.data`` (the outputs of an unrolled fused cell), the
+    result is a read-only view of that workspace instead of a copy.
+    """
     tensors = _sequence_operands("stack", tensors)
-    return apply(OPS["stack"], *tensors, axis=int(axis))
+    t = apply(OPS["stack"], *tensors, axis=_check_axis_arg("stack", axis))
+    out = t._data
+    if out.base is not None and not out.flags.writeable and _exposed(tensors, out.base):
+        t._data = out.copy()  # the rows of a user's tensor: never alias (or freeze) its memory
+    return t
+
+
+_VIEW_OPS = frozenset(("index", "reshape", "transpose"))
+
+
+def _exposed(tensors, owner):
+    """Whether ``owner`` is the ``.data`` of a tensor reached from ``tensors`` through view ops."""
+    for x in tensors:
+        for _ in range(1000):
+            if x._data is owner:
+                return True
+            if x._fn is None or x._fn.name not in _VIEW_OPS:
+                break
+            x = x.parents[0]
+    return False
+
+
+def _check_axis_arg(where, axis):
+    """``axis`` as an int; floats, strings and bools are a TypeError (``int(1.7)`` would silently be 1)."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{where}: axis must be an int, got {type(axis).__name__} {axis!r}")
+    return int(axis)
 
 
 def _sequence_operands(name, tensors):

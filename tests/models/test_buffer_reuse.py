@@ -213,7 +213,7 @@ def test_backward_twice_on_one_graph_accumulates_the_same_gradient(cell):
     model.zero_grad()
     out, _ = model(tg.tensor(x))
     loss = (out * out).sum()
-    loss.backward()
+    loss.backward(retain_graph=True)  # a second backward must be asked for (BackwardTwiceError otherwise)
     once = grads_of(model)
     loss.backward()
     for name, g in grads_of(model).items():

@@ -194,18 +194,31 @@ def test_matmul_writes_into_its_buffer():
         apply(OPS["matmul"], A, Bt, buffer=np.empty((4, 5)))
 
 
-def test_stack_of_adjacent_slots_is_a_read_only_view_with_the_right_gradient():
+def test_stack_of_adjacent_workspace_slots_is_a_read_only_view_with_the_right_gradient():
+    # per-step results written into the slots of one workspace (as an unrolled fused cell does)
+    A = tg.tensor(rng.normal(size=(2, 5)), requires_grad=True)
+    Ws = [tg.tensor(rng.normal(size=(5, 3)), requires_grad=True) for _ in range(4)]
+    workspace = np.empty((4, 2, 3))
+    steps = [apply(OPS["matmul"], A, Ws[t], buffer=workspace[t]) for t in range(4)]
+    s = tg.stack(steps, axis=0)
+    assert np.shares_memory(s.data, workspace) and not s.data.flags.writeable
+    G = rng.normal(size=s.shape)
+    (s * G).sum().backward()
+    np.testing.assert_allclose(A.grad, sum(G[t] @ Ws[t].data.T for t in range(4)))
+    # not adjacent: an ordinary copy
+    t = tg.stack([steps[1], steps[0]], axis=0)
+    assert not np.shares_memory(t.data, workspace) and t.data.flags.writeable
+
+
+def test_stack_of_a_tensors_own_rows_copies_like_numpy():
+    # the rows of a user's tensor: aliasing (and freezing) its memory would surprise (issue 13)
     base = tg.tensor(rng.normal(size=(4, 2, 3)), requires_grad=True)
-    rows = [base[t] for t in range(4)]
-    s = tg.stack(rows, axis=0)
-    assert np.shares_memory(s.data, base.data) and not s.data.flags.writeable
+    s = tg.stack([base[t] for t in range(4)], axis=0)
+    assert not np.shares_memory(s.data, base.data) and s.data.flags.writeable
     np.testing.assert_array_equal(s.data, base.data)
     G = rng.normal(size=s.shape)
     (s * G).sum().backward()
     np.testing.assert_allclose(base.grad, G)
-    # not adjacent: an ordinary copy
-    t = tg.stack([rows[1], rows[0]], axis=0)
-    assert not np.shares_memory(t.data, base.data) and t.data.flags.writeable
 
 
 @pytest.mark.parametrize("shape, index_shape", [((65, 8), (200,)), ((10, 3, 2), (16, 8)), ((7, 4), (64,))])

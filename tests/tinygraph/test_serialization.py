@@ -194,10 +194,19 @@ def test_load_foreign_files(tmp_path):
     text.write_text("hello")
     with pytest.raises(ValueError, match=r"load: .*notes.txt.* is not a tinygraph checkpoint \(not an .npz/zip file\)"):
         tg.load(text)
+    # a plain .npz of arrays (issue 8): a dict of its arrays; object arrays (pickle) stay refused
     plain = tmp_path / "plain.npz"
-    np.savez(plain, W=np.eye(2))
-    with pytest.raises(ValueError, match=r"plain.npz.* is an .npz file but not a tinygraph checkpoint"):
-        tg.load(plain)
+    np.savez(plain, W=np.eye(2), b=np.arange(3, dtype=np.int32))
+    back = tg.load(plain)
+    assert sorted(back) == ["W", "b"] and back["b"].dtype == np.int32
+    np.testing.assert_array_equal(back["W"], np.eye(2))
+    packed = tmp_path / "packed.npz"
+    np.savez_compressed(packed, W=np.arange(6.0).reshape(2, 3).T)   # compressed, Fortran order
+    np.testing.assert_array_equal(tg.load(packed)["W"], np.arange(6.0).reshape(2, 3).T)
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, W=np.eye(2), obj=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match=r"pickled.npz.*obj.*Python objects.*never unpickles"):
+        tg.load(pickled)
     npy = tmp_path / "a.npy"
     np.save(npy, np.eye(2))
     with pytest.raises(ValueError, match=r"a.npy.* is not a tinygraph checkpoint"):

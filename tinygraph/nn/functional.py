@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import shape_str
 from ..tensor import Tensor, tensor
+from ..tensor import where as _where
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -61,6 +62,40 @@ def _reduce(loss, reduction):
     return loss
 
 
+def _mask_array(where, mask, shape):
+    """``mask`` as a boolean array of ``shape``.
+
+    The mask's axes line up with the *leading* axes of ``shape`` (time-major
+    convention: a ``(T, B)`` mask for ``(T, B, O)`` outputs); missing trailing
+    axes are added with size 1, then numpy broadcasting applies. Values must be
+    booleans or 0/1 numbers.
+    """
+    if mask is None:
+        return None
+    if isinstance(mask, Tensor):
+        mask = mask.data
+    try:
+        m = np.asarray(mask)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{where}: mask cannot be made into an array ({exc})") from None
+    if m.dtype != np.bool_:
+        if m.dtype.kind not in "iuf":
+            raise TypeError(f"{where}: mask must be a boolean or 0/1 numeric array, got dtype {m.dtype}")
+        if m.size and not np.all((m == 0) | (m == 1)):
+            raise ValueError(f"{where}: a numeric mask must hold only 0 and 1 (1 keeps a position)")
+        m = m != 0
+    if m.ndim > len(shape):
+        raise ValueError(f"{where}: mask of shape {shape_str(m.shape)} has more axes than the "
+                         f"positions it masks {shape_str(shape)}")
+    m = m.reshape(m.shape + (1,) * (len(shape) - m.ndim))
+    try:
+        return np.broadcast_to(m, shape)
+    except ValueError:
+        raise ValueError(f"{where}: mask of shape {shape_str(np.shape(mask))} does not fit positions of shape "
+                         f"{shape_str(shape)}; its axes line up with the leading axes (e.g. a (T, B) mask "
+                         f"for (T, B, ...) values), and each must be 1 or equal") from None
+
+
 def _shift_by_max(x, axis):
     # The max is a constant (detached): the results below do not depend on it
     # mathematically, so its (zero) gradient need not flow.
@@ -85,6 +120,7 @@ def softmax(x, axis=-1):
     if x.ndim == 0:
         raise ValueError("softmax: x must have at least one dimension, got a 0-d tensor")
     axis = _check_axis("softmax", axis, x.ndim)
+    _check_classes("softmax", x, axis)
     e = _shift_by_max(x, axis).exp()
     return e / e.sum(axis=axis, keepdims=True)
 
@@ -106,11 +142,18 @@ def log_softmax(x, axis=-1):
     if x.ndim == 0:
         raise ValueError("log_softmax: x must have at least one dimension, got a 0-d tensor")
     axis = _check_axis("log_softmax", axis, x.ndim)
+    _check_classes("log_softmax", x, axis)
     shifted = _shift_by_max(x, axis)
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
 
 
-def cross_entropy(logits, targets, ignore_index=None, reduction="mean"):
+def _check_classes(where, x, axis):
+    if x.shape[axis] == 0:
+        raise ValueError(f"{where}: x of shape {shape_str(x.shape)} has no classes along axis {axis}; "
+                         f"a softmax needs at least one")
+
+
+def cross_entropy(logits, targets, ignore_index=None, reduction="mean", mask=None):
     """Cross-entropy between unnormalised class scores and integer class targets.
 
     The class axis is the **last** axis of ``logits`` (row-vector convention:
@@ -126,9 +169,14 @@ def cross_entropy(logits, targets, ignore_index=None, reduction="mean"):
     ignore_index : int, optional
         A target value to skip (e.g. padding).
     reduction : {"mean", "sum", "none"}
-        ``"mean"`` averages over the targets that are not ignored (0 if all
-        are ignored), ``"sum"`` adds them, ``"none"`` returns the per-target
-        losses (shape (...), 0 at ignored positions).
+        ``"mean"`` averages over the kept positions (those neither ignored nor
+        masked out; 0 if none is kept), ``"sum"`` adds them, ``"none"``
+        returns the per-target losses (shape (...), 0 at dropped positions).
+    mask : boolean or 0/1 array, optional
+        Which positions count (True/1 keeps one), e.g. the valid steps of a
+        padded batch of sequences. Its axes line up with the *leading* axes of
+        ``targets`` (a ``(T,)`` mask drops whole time steps of ``(T, B)``
+        targets) and broadcast from there. Combines with ``ignore_index``.
 
     Returns
     -------
@@ -147,23 +195,38 @@ def cross_entropy(logits, targets, ignore_index=None, reduction="mean"):
     targets = np.asarray(targets)
     if not np.issubdtype(targets.dtype, np.integer):
         raise TypeError(f"{where}: targets must be integer class indices, got dtype {targets.dtype}")
+    if ignore_index is not None and (isinstance(ignore_index, (bool, np.bool_))
+                                     or not isinstance(ignore_index, (int, np.integer))):
+        raise TypeError(f"{where}: ignore_index must be an int (a class index to skip) or None, "
+                        f"got {type(ignore_index).__name__} {ignore_index!r}")
     lead, num_classes = logits.shape[:-1], logits.shape[-1]
+    if num_classes == 0:
+        raise ValueError(f"{where}: logits of shape {shape_str(logits.shape)} have no classes (last axis 0)")
     if targets.shape != lead:
         raise ValueError(
             f"{where}: targets of shape {shape_str(targets.shape)} do not match logits of shape "
             f"{shape_str(logits.shape)}; expected targets of shape {shape_str(lead)} (logits without the class axis)"
         )
     keep = np.ones(targets.shape, dtype=bool) if ignore_index is None else targets != ignore_index
+    kept = _mask_array(where, mask, lead)
+    if kept is not None:
+        keep = keep & kept
     picked = targets[keep]
     if picked.size and (picked.min() < 0 or picked.max() >= num_classes):
         bad = picked[(picked < 0) | (picked >= num_classes)][0]
         raise ValueError(f"{where}: target {bad} is out of range for {num_classes} classes (expected 0 <= target < {num_classes})")
 
-    flat = log_softmax(logits.reshape(-1, num_classes), axis=-1)
+    flat_logits = logits.reshape(-1, num_classes)
+    dropped = ignore_index is not None or mask is not None
+    if dropped and not keep.all():
+        # dropped rows become zeros before the softmax: an inf or nan there (e.g. padding
+        # garbage) then reaches neither the loss nor any gradient
+        flat_logits = _where(keep.reshape(-1, 1), flat_logits, np.zeros((), dtype=logits.dtype))
+    flat = log_softmax(flat_logits, axis=-1)
     rows = np.arange(flat.shape[0])
     cols = np.where(keep, targets, 0).reshape(-1)
     nll = -flat[rows, cols]
-    if ignore_index is not None:
+    if dropped:
         nll = nll * keep.reshape(-1).astype(logits.dtype)
     if reduction == "none":
         return nll.reshape(lead)
@@ -173,7 +236,7 @@ def cross_entropy(logits, targets, ignore_index=None, reduction="mean"):
     return total / max(int(keep.sum()), 1)
 
 
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input, target, reduction="mean", mask=None):
     """Mean squared error ``(input - target) ** 2``.
 
     Parameters
@@ -183,14 +246,35 @@ def mse_loss(input, target, reduction="mean"):
         An array is converted to the dtype of ``input``. Shapes must be equal: broadcasting is refused because a ``(B,)``
         target against a ``(B, 1)`` prediction silently gives a ``(B, B)`` loss.
     reduction : {"mean", "sum", "none"}
+        With a mask, ``"mean"`` divides the sum of the kept squared errors by
+        the number of kept *elements* of ``input`` (a ``(T, B)`` mask over
+        ``(T, B, O)`` outputs keeping k positions counts ``k * O``; 0 if none is
+        kept), so an all-True mask gives the plain mean.
+    mask : boolean or 0/1 array, optional
+        Which elements count (True/1 keeps one). Its axes line up with the
+        *leading* axes of ``input`` (e.g. ``(T, B)`` valid steps for ``(T, B,
+        O)`` outputs) and broadcast from there. Masked-out elements contribute
+        nothing to the loss or the gradient, even if they hold inf or nan.
 
     Returns
     -------
-    Tensor: a scalar, or the shape of ``input`` for ``reduction="none"``.
+    Tensor: a scalar, or the shape of ``input`` for ``reduction="none"`` (0 where masked out).
     """
     input, target = _prediction_and_target("mse_loss", input, target, reduction, ("input", "target"))
     diff = input - target
-    return _reduce(diff * diff, reduction)
+    if mask is None:
+        return _reduce(diff * diff, reduction)
+    keep = _mask_array("mse_loss", mask, input.shape)
+    # mask the difference, not its square: sub's gradient never multiplies by the values,
+    # so a nan in a dropped target reaches no gradient
+    diff = _where(keep, diff, np.zeros((), dtype=input.dtype))
+    sq = diff * diff
+    if reduction == "none":
+        return sq
+    total = sq.sum()
+    if reduction == "sum":
+        return total
+    return total / max(int(keep.sum()), 1)
 
 
 def softplus(x):

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..autograd import mark_modified
 from ..errors import shape_str
 from ..tensor import Tensor, as_float_array
 
@@ -184,6 +185,7 @@ class Module:
             raise ValueError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
         for key, value in arrays.items():
             params[key].data[...] = value
+            mark_modified(params[key])  # a graph built with the old values must not back-propagate
         return LoadResult(missing, unexpected)
 
     # -- display -------------------------------------------------------------------

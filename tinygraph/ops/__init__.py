@@ -9,7 +9,11 @@ An op is a class with
   engine sums it back to the input's shape (``unbroadcast``) in one place and
   checks every edge's shape there;
 * ``check(*xs, **attrs)`` (optional): validates operands before forward and
-  raises a clear ``ValueError``/``TypeError`` naming the op and the shapes.
+  raises a clear ``ValueError``/``TypeError`` naming the op and the shapes;
+* ``saves`` (optional): the input positions (and ``"out"``) whose *values* the
+  VJP reads. Backward raises ``ModifiedInPlaceError`` when one of them was
+  modified after the node was made; without the attribute every input and the
+  output count (docs/reliability.md).
 
 Registering the class with ``@register`` puts it in ``OPS``. The tests read
 ``OPS`` and check every op's gradient against finite differences, and the

@@ -31,6 +31,7 @@ class _Binary(Op):
 
 @register
 class Add(_Binary):
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
     name, symbol = "add", "+"
 
     def forward(self, a, b):
@@ -42,6 +43,7 @@ class Add(_Binary):
 
 @register
 class Sub(_Binary):
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
     name, symbol = "sub", "-"
 
     def forward(self, a, b):
@@ -53,6 +55,7 @@ class Sub(_Binary):
 
 @register
 class Mul(_Binary):
+    saves = (0, 1)  # what the VJP reads (the engine checks these were not modified)
     name, symbol = "mul", "*"
 
     def forward(self, a, b):
@@ -64,6 +67,7 @@ class Mul(_Binary):
 
 @register
 class Div(_Binary):
+    saves = (1, "out")  # what the VJP reads (the engine checks these were not modified)
     name, symbol = "div", "/"
     domain = "away_from_zero"  # the divisor
 
@@ -78,6 +82,7 @@ class Div(_Binary):
 @register
 class Pow(_Binary):
     """``a ** b``. The gradient with respect to ``b`` is ``out * log(a)``, defined for ``a > 0``."""
+    saves = (0, 1, "out")  # what the VJP reads (the engine checks these were not modified)
 
     name, symbol = "pow", "**"
     domain = "positive"  # the base
@@ -86,9 +91,12 @@ class Pow(_Binary):
         return a**b
 
     def vjp(self, g, out, a, b):
-        ga = g * b * a ** (b - 1)
         with np.errstate(divide="ignore", invalid="ignore"):
+            ga = g * b * a ** (b - 1)
             gb = g * out * np.log(a)
+        # d(a ** 0)/da is 0 everywhere, also at a == 0 where the formula gives 0 * inf
+        if not np.all(np.isfinite(ga)):
+            ga = np.where(b == 0, 0.0, ga).astype(ga.dtype, copy=False)
         # Where a == 0 the exponent's gradient is 0 * log(0): take the limit 0 for
         # positive exponents, as the other libraries do.
         if not np.all(np.isfinite(gb)):
@@ -99,6 +107,7 @@ class Pow(_Binary):
 class _Pick(_Binary):
     """Elementwise choice of one operand (``pick``: ``np.maximum`` or ``np.minimum``); the
     gradient goes to the operand picked, and at ties is split evenly between both."""
+    saves = (0, 1)  # what the VJP reads (the engine checks these were not modified)
 
     domain = "distinct"
     pick = None
@@ -136,6 +145,7 @@ class Where(Op):
     ``a * mask + b * (1 - mask)``, an inf or nan in the branch not taken never
     leaks into the result or the gradient.
     """
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
 
     name = "where"
     kind = "where"
@@ -164,11 +174,15 @@ class Where(Op):
 class Clip(Op):
     """Elementwise ``min(max(a, lo), hi)``. The gradient passes where ``lo <= a <= hi``
     (bounds included, as in PyTorch's ``clamp``) and is 0 where the value was clipped."""
+    saves = (0,)  # what the VJP reads (the engine checks these were not modified)
 
     name = "clip"
     kind = "clip"
 
     def check(self, a, lo=None, hi=None):
+        for name, bound in (("lo", lo), ("hi", hi)):
+            if bound is not None and bound != bound:
+                raise ValueError(f"clip: {name} is nan; give a number or None (no bound)")
         if lo is not None and hi is not None and lo > hi:
             raise ValueError(f"clip: lo ({lo}) must not exceed hi ({hi})")
 
@@ -190,6 +204,7 @@ class _Unary(Op):
 
 @register
 class Neg(_Unary):
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
     name, symbol = "neg", "-"
 
     def forward(self, a):
@@ -201,6 +216,7 @@ class Neg(_Unary):
 
 @register
 class Exp(_Unary):
+    saves = ("out",)  # what the VJP reads (the engine checks these were not modified)
     name = "exp"
 
     def forward(self, a):
@@ -212,6 +228,7 @@ class Exp(_Unary):
 
 @register
 class Log(_Unary):
+    saves = (0,)  # what the VJP reads (the engine checks these were not modified)
     name = "log"
     domain = "positive"
 
@@ -225,6 +242,7 @@ class Log(_Unary):
 
 @register
 class Tanh(_Unary):
+    saves = ("out",)  # what the VJP reads (the engine checks these were not modified)
     name = "tanh"
 
     def forward(self, a):
@@ -236,14 +254,19 @@ class Tanh(_Unary):
 
 @register
 class Sigmoid(_Unary):
+    saves = ("out",)  # what the VJP reads (the engine checks these were not modified)
     name = "sigmoid"
 
     def forward(self, a):
-        # 0.5 * (1 + tanh(a / 2)) equals 1 / (1 + exp(-a)) without overflow for large |a|.
-        out = np.tanh(a * 0.5)
-        out += 1.0
-        out *= 0.5
-        return out
+        # The split form: 1 / (1 + e) for a >= 0 and e / (1 + e) for a < 0, with
+        # e = exp(-|a|) <= 1, never overflows and keeps full relative precision for
+        # negative a (0.5 * (1 + tanh(a / 2)) rounds to exactly 0 below about -17
+        # in float32, so log(sigmoid(a)) became -inf and its gradient nan).
+        e = np.exp(-np.abs(a))
+        denom = e + 1.0
+        out = np.where(a >= 0, 1.0, e)
+        out /= denom
+        return out.astype(a.dtype, copy=False)
 
     def vjp(self, g, out, a):
         return (g * out * (1.0 - out),)
@@ -252,6 +275,7 @@ class Sigmoid(_Unary):
 @register
 class Relu(_Unary):
     """``max(a, 0)``; the gradient at exactly 0 is taken as 0."""
+    saves = (0,)  # what the VJP reads (the engine checks these were not modified)
 
     name = "relu"
     domain = "away_from_zero"
@@ -266,6 +290,7 @@ class Relu(_Unary):
 @register
 class Abs(_Unary):
     """``|a|``; the gradient at exactly 0 is taken as 0."""
+    saves = (0,)  # what the VJP reads (the engine checks these were not modified)
 
     name = "abs"
     domain = "away_from_zero"
@@ -279,6 +304,7 @@ class Abs(_Unary):
 
 @register
 class Sqrt(_Unary):
+    saves = ("out",)  # what the VJP reads (the engine checks these were not modified)
     name = "sqrt"
     domain = "positive"
 

@@ -9,6 +9,7 @@ as one. ``normalize_index`` turns every index into a canonical form that the
 forward, the check and the backward all read the same way:
 
 * a plain ``int`` stays an ``int`` (the common ``xs[t]``, kept cheap);
+* a ``slice`` with int/None bounds stays a ``slice`` (``x[1:3]``);
 * otherwise a ``tuple`` whose items are ``int``, ``slice``, ``None``,
   ``Ellipsis``, Python ``bool`` or an ``np.ndarray`` of dtype ``intp`` or
   ``bool`` (every list, tuple, nested sequence and integer array becomes one).
@@ -34,7 +35,10 @@ def normalize_index(index, where="index"):
     where : str
         The operation named in error messages.
     """
-    if type(index) is int:
+    kind = type(index)
+    if kind is int:
+        return index
+    if kind is slice and _plain_slice(index):  # x[1:3]: basic, nothing to convert
         return index
     if isinstance(index, tuple):
         items = index
@@ -46,7 +50,16 @@ def normalize_index(index, where="index"):
     return tuple([_item(item, where) for item in items])
 
 
+def _plain_slice(s):
+    start, stop, step = s.start, s.stop, s.step
+    return ((start is None or type(start) is int) and (stop is None or type(stop) is int)
+            and (step is None or type(step) is int))
+
+
 def _item(item, where):
+    kind = type(item)
+    if kind is int or kind is slice and _plain_slice(item) or item is None or item is Ellipsis:
+        return item
     if isinstance(item, _BASIC):
         if isinstance(item, slice):
             for part in (item.start, item.stop, item.step):

@@ -16,6 +16,7 @@ class MatMul(Op):
     owned exclusively by this node, that the product is written into (buffer
     reuse, see ``tinygraph.template.BufferPool``).
     """
+    saves = (0, 1)  # what the VJP reads (the engine checks these were not modified)
 
     name, symbol = "matmul", "@"
     kind = "matmul"

@@ -46,6 +46,7 @@ class _Reduce(Op):
 
 @register
 class Sum(_Reduce):
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
     name, symbol = "sum", "Σ"
 
     def forward(self, a, axis=None, keepdims=False):
@@ -57,6 +58,7 @@ class Sum(_Reduce):
 
 @register
 class Mean(_Reduce):
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
     name = "mean"
 
     def forward(self, a, axis=None, keepdims=False):
@@ -64,12 +66,19 @@ class Mean(_Reduce):
 
     def vjp(self, g, out, a, axis=None, keepdims=False):
         count = a.size // max(out.size, 1) if a.size else 1
-        return (_expand_reduced(g / count, a.shape, axis, keepdims),)
+        if count > 2048 and g.dtype == np.float16:
+            # the count as a float16 overflows to inf above 65504 (and rounds above 2048):
+            # divide in float32, then round once
+            scaled = (g.astype(np.float32) / np.float32(count)).astype(np.float16)
+        else:
+            scaled = g / count
+        return (_expand_reduced(scaled, a.shape, axis, keepdims),)
 
 
 class _Extreme(_Reduce):
     """Max or min over ``axis``. Where several elements tie for the extreme the
     gradient is split evenly between them (so it sums to the output gradient)."""
+    saves = (0, "out")  # what the VJP reads (the engine checks these were not modified)
 
     domain = "distinct"
     _numpy = None
@@ -86,7 +95,12 @@ class _Extreme(_Reduce):
     def vjp(self, g, out, a, axis=None, keepdims=False):
         out_k = out if keepdims or not axis else np.expand_dims(out, axis)
         g_k = g if keepdims or not axis else np.expand_dims(g, axis)
-        mask = (a == out_k).astype(a.dtype)
+        hit = a == out_k
+        if np.isnan(out).any():
+            # a nan is the max (numpy propagates it): the gradient goes to the nan elements
+            # (nan != nan, so without this no element matches and every gradient is 0/0)
+            hit |= np.isnan(a) & np.isnan(out_k)
+        mask = hit.astype(a.dtype)
         mask /= mask.sum(axis=axis, keepdims=True)
         return (mask * g_k,)
 

@@ -11,6 +11,7 @@ from .lazy import ScatterSum, join_tiles
 
 @register
 class Reshape(Op):
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
     name = "reshape"
     kind = "reshape"
 
@@ -18,9 +19,13 @@ class Reshape(Op):
         try:
             np.empty(a.shape, dtype=np.bool_).reshape(shape)  # cheap: validates -1 and sizes
         except (ValueError, TypeError):
+            hint = ""
+            if a.size == 0 and -1 in tuple(shape):
+                hint = ("; with 0 elements the -1 dimension cannot be inferred (an empty batch or "
+                        "sequence? a batch size or length of 0 is not supported here)")
             raise ShapeError(
                 f"reshape: cannot reshape a tensor of shape {shape_str(a.shape)} ({a.size} elements) "
-                f"into shape {tuple(shape)}"
+                f"into shape {tuple(shape)}{hint}"
             ) from None
 
     def forward(self, a, shape):
@@ -32,6 +37,7 @@ class Reshape(Op):
 
 @register
 class Transpose(Op):
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
     name = "transpose"
     kind = "transpose"
 
@@ -57,6 +63,7 @@ class Index(Op):
     element picked several times by repeated integer indices accumulates
     (through a lazy ``ScatterSum``: all reads of one tensor share one buffer).
     """
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
 
     name = "index"
     kind = "index"
@@ -90,6 +97,7 @@ def _index_repr(index):
 
 
 class _Join(Op):
+    saves = ()  # what the VJP reads (the engine checks these were not modified)
     kind = "join"
 
     def check(self, *xs, axis):

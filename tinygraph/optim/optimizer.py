@@ -12,6 +12,8 @@ import numbers
 
 import numpy as np
 
+from ..autograd import mark_modified
+
 from ..errors import shape_str
 from ..tensor import Tensor
 
@@ -119,6 +121,8 @@ class Optimizer:
                     f"but its grad has shape {shape_str(g.shape)}"
                 )
             self._update(i, p.data, g, self.state[i])
+            # in place, so a graph built before this step can no longer be back-propagated
+            mark_modified(p)
 
     def _update(self, i, p, g, state):
         raise NotImplementedError
