@@ -148,9 +148,10 @@ def draw_bptt_sum(loss, weight, path=None, title=None, max_nodes=None):
         for t in graph.nodes:
             if id(t) in on_path:
                 g.node(ids[id(t)], color=PATH_COLOR, penwidth="3")  # a later statement updates the node
-        on_path.add(id(weight))  # ... and finally to the weight used at step k
-        _recolour_edges(g, {(ids[id(p)], ids[id(t)]) for t in graph.nodes if id(t) in on_path
-                            for p in t.parents if id(p) in on_path})
+        pairs = {(ids[id(p)], ids[id(t)]) for t in graph.nodes if id(t) in on_path
+                 for p in t.parents if id(p) in on_path}
+        pairs |= {(ids[id(weight)], ids[id(use)]) for use in uses}  # ... and finally to W as used at step k
+        _recolour_edges(g, pairs)
     return g
 
 

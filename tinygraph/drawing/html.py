@@ -235,6 +235,7 @@ dt { color: #666; } dd { margin: 0; overflow-wrap: anywhere; }
 .cluster.hl > path, .cluster.hl > polygon { stroke: var(--hl); stroke-width: 3.5px; }
 .node.visited > ellipse, .node.visited > polygon, .node.visited > path { stroke: #8a5a00; stroke-width: 2px; }
 .node.current > ellipse, .node.current > polygon, .node.current > path { stroke: var(--hl); stroke-width: 5px; }
+.node.current, .edge.flow { opacity: 1; }  /* the walk stays visible whatever step the slider shows */
 .edge.flow > path { stroke: var(--hl); stroke-width: 3px; }
 .edge.flow > polygon { stroke: var(--hl); fill: var(--hl); }
 .node.selected > ellipse, .node.selected > polygon, .node.selected > path { stroke-dasharray: 4 2; }
