@@ -136,11 +136,13 @@ def _page_data(drawing):
         return {"nodes": {}, "clusters": {}, "steps": [], "state": [], "walk": [], "grads": False}
     graph, view = source["graph"], source["view"]
     nodes = {nid: _node_info(node) for nid, node in view.nodes.items()}
-    indices = sorted({key[1] for key in view.groups if key[1] is not None})
     clusters = {_cluster_name(key): key[1] for key in view.groups if key[1] is not None}
     for nid, node in view.nodes.items():
         if node.group is not None and node.group[1] is not None:
             nodes[nid]["step"] = node.group[1]
+        elif node.kind == BLOCK and node.tensor.instance is not None:  # compact: one box per step
+            nodes[nid]["step"] = node.tensor.instance[1]
+    indices = sorted({info["step"] for info in nodes.values() if "step" in info})
     state = set()
     names = set()
     for e in view.edges:
@@ -233,6 +235,7 @@ dt { color: #666; } dd { margin: 0; overflow-wrap: anywhere; }
 .node.state > ellipse, .node.state > polygon, .node.state > path { stroke: var(--state); stroke-width: 3px; }
 .node.dim, .edge.dim { opacity: .22; }
 .cluster.hl > path, .cluster.hl > polygon { stroke: var(--hl); stroke-width: 3.5px; }
+.node.hl > polygon, .node.hl > path { stroke: var(--hl); stroke-width: 3.5px; }
 .node.visited > ellipse, .node.visited > polygon, .node.visited > path { stroke: #8a5a00; stroke-width: 2px; }
 .node.current > ellipse, .node.current > polygon, .node.current > path { stroke: var(--hl); stroke-width: 5px; }
 .node.current, .edge.flow { opacity: 1; }  /* the walk stays visible whatever step the slider shows */
@@ -315,6 +318,7 @@ _SCRIPT = r"""
     Object.keys(nodes).forEach(function (id) {
       var d = data.nodes[id];
       nodes[id].classList.toggle("dim", step !== null && d !== undefined && d.step !== undefined && d.step !== step);
+      nodes[id].classList.toggle("hl", step !== null && d !== undefined && d.kind === "block" && d.step === step);
     });
     stepLabel.textContent = step === null ? "all steps" : "t = " + step;
   }
