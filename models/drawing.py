@@ -5,6 +5,8 @@ the ``tinygraph.draw_models`` entry point that ``setup.cfg`` declares.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 import tinygraph as tg
@@ -156,16 +158,12 @@ def draw_bptt_sum(loss, weight, path=None, title=None, max_nodes=None):
 
 
 def _cluster(instance):
-    import re
-
     name, index = instance
     return "cluster_" + re.sub(r"\W", "_", str(name)) + ("" if index is None else f"_{index}")
 
 
 def _recolour_edges(g, pairs, color=PATH_COLOR):
     """Draw the edges ``(src, dst)`` of ``g`` in ``color`` (a second attribute list overrides the first)."""
-    import re
-
     pattern = re.compile(r"^\s*(\w+) -> (\w+)\b")
     for k, line in enumerate(g.body):
         m = pattern.match(line)
