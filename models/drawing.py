@@ -5,6 +5,8 @@ the ``tinygraph.draw_models`` entry point that ``setup.cfg`` declares.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 import tinygraph as tg
@@ -148,23 +150,20 @@ def draw_bptt_sum(loss, weight, path=None, title=None, max_nodes=None):
         for t in graph.nodes:
             if id(t) in on_path:
                 g.node(ids[id(t)], color=PATH_COLOR, penwidth="3")  # a later statement updates the node
-        on_path.add(id(weight))  # ... and finally to the weight used at step k
-        _recolour_edges(g, {(ids[id(p)], ids[id(t)]) for t in graph.nodes if id(t) in on_path
-                            for p in t.parents if id(p) in on_path})
+        pairs = {(ids[id(p)], ids[id(t)]) for t in graph.nodes if id(t) in on_path
+                 for p in t.parents if id(p) in on_path}
+        pairs |= {(ids[id(weight)], ids[id(use)]) for use in uses}  # ... and finally to W as used at step k
+        _recolour_edges(g, pairs)
     return g
 
 
 def _cluster(instance):
-    import re
-
     name, index = instance
     return "cluster_" + re.sub(r"\W", "_", str(name)) + ("" if index is None else f"_{index}")
 
 
 def _recolour_edges(g, pairs, color=PATH_COLOR):
     """Draw the edges ``(src, dst)`` of ``g`` in ``color`` (a second attribute list overrides the first)."""
-    import re
-
     pattern = re.compile(r"^\s*(\w+) -> (\w+)\b")
     for k, line in enumerate(g.body):
         m = pattern.match(line)

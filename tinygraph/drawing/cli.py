@@ -18,8 +18,9 @@ def add_draw_parser(subparsers):
     p = subparsers.add_parser(
         "draw", help="draw the computation graph of a small RNN/LSTM/GRU unrolled over a few steps",
         description="Draw the computation graph of a small recurrent model (random input, loss = mean of the "
-                    "outputs squared). The output format follows the extension: .svg, .png, .pdf (need Graphviz "
-                    "'dot') or .dot (DOT source, always available).",
+                    "outputs squared), by default its textbook build: the seed's equations inside each step. "
+                    "The output format follows the extension: .svg, .png, .pdf, .html (an interactive page; "
+                    "these need Graphviz 'dot') or .dot (DOT source, always available).",
     )
     p.add_argument("--model", choices=_MODELS, default="rnn", help="which model (default: rnn)")
     p.add_argument("--steps", type=_positive, default=3, help="time steps to unroll (default: 3)")

@@ -21,7 +21,6 @@ shown in the panel), so a link can point at one moment of the walk.
 """
 from __future__ import annotations
 
-import html as _html
 import json
 import math
 import re
@@ -30,6 +29,7 @@ import numpy as np
 
 from ..autograd import topological_order
 from . import colors
+from .escape import escape_html
 from .labels import folded_op_text, op_text, shape_text
 from .output import INSTALL_HINT, GraphvizNotFoundError, _check_digraph, dot_available, replace_atomically
 from .view import BLOCK, CONST, INPUT, PARAM, STATE, instance_label
@@ -38,9 +38,9 @@ SMALL = 8  # tensors with at most this many elements show their values
 
 
 def escape(text):
-    """Text for HTML (element content and attribute values). The one escaping helper of the
-    page, so that it can be switched to the project's shared one in one place."""
-    return _html.escape(str(text), quote=True)
+    """Text for HTML (element content and attribute values): the project's one escaping
+    function for user strings (``tinygraph.drawing.escape``), shared with every DOT view."""
+    return escape_html(text)
 
 
 def _json_for_script(data):
@@ -136,11 +136,13 @@ def _page_data(drawing):
         return {"nodes": {}, "clusters": {}, "steps": [], "state": [], "walk": [], "grads": False}
     graph, view = source["graph"], source["view"]
     nodes = {nid: _node_info(node) for nid, node in view.nodes.items()}
-    indices = sorted({key[1] for key in view.groups if key[1] is not None})
     clusters = {_cluster_name(key): key[1] for key in view.groups if key[1] is not None}
     for nid, node in view.nodes.items():
         if node.group is not None and node.group[1] is not None:
             nodes[nid]["step"] = node.group[1]
+        elif node.kind == BLOCK and node.tensor.instance is not None:  # compact: one box per step
+            nodes[nid]["step"] = node.tensor.instance[1]
+    indices = sorted({info["step"] for info in nodes.values() if "step" in info})
     state = set()
     names = set()
     for e in view.edges:
@@ -233,8 +235,10 @@ dt { color: #666; } dd { margin: 0; overflow-wrap: anywhere; }
 .node.state > ellipse, .node.state > polygon, .node.state > path { stroke: var(--state); stroke-width: 3px; }
 .node.dim, .edge.dim { opacity: .22; }
 .cluster.hl > path, .cluster.hl > polygon { stroke: var(--hl); stroke-width: 3.5px; }
+.node.hl > polygon, .node.hl > path { stroke: var(--hl); stroke-width: 3.5px; }
 .node.visited > ellipse, .node.visited > polygon, .node.visited > path { stroke: #8a5a00; stroke-width: 2px; }
 .node.current > ellipse, .node.current > polygon, .node.current > path { stroke: var(--hl); stroke-width: 5px; }
+.node.current, .edge.flow { opacity: 1; }  /* the walk stays visible whatever step the slider shows */
 .edge.flow > path { stroke: var(--hl); stroke-width: 3px; }
 .edge.flow > polygon { stroke: var(--hl); fill: var(--hl); }
 .node.selected > ellipse, .node.selected > polygon, .node.selected > path { stroke-dasharray: 4 2; }
@@ -314,6 +318,7 @@ _SCRIPT = r"""
     Object.keys(nodes).forEach(function (id) {
       var d = data.nodes[id];
       nodes[id].classList.toggle("dim", step !== null && d !== undefined && d.step !== undefined && d.step !== step);
+      nodes[id].classList.toggle("hl", step !== null && d !== undefined && d.kind === "block" && d.step === step);
     });
     stepLabel.textContent = step === null ? "all steps" : "t = " + step;
   }

@@ -205,3 +205,26 @@ def test_state_in_the_url_and_a_screenshot(driver, page, tmp_path):
     assert image.size[0] >= 1000
     colours = image.getcolors(1 << 20)
     assert colours is not None and len(colours) > 50  # a drawing, not a blank or error page
+
+
+@pytest.mark.parametrize("options", [{"folded": True}, {"compact": True}, {"grads": True}])
+def test_folded_compact_and_gradient_pages_work_too(driver, tmp_path, options):
+    cell = Elman(2, 3)
+    outputs, _ = tg.unroll(cell, np.ones((4, 1, 2)), tg.tensor(np.zeros((1, 3)), name="h0"))
+    loss = (outputs ** 2).mean()
+    loss.backward(retain_grads=True)
+    path = str(tmp_path / "page.html")
+    save(tg.draw(loss, **options), path)
+    _open(driver, path)
+    assert [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")] == []
+    slider_shown = driver.find_element(By.ID, "step-control").is_displayed()
+    assert slider_shown == (not options.get("folded", False))  # a folded drawing has no steps to slide over
+    if options.get("compact"):  # the slider highlights one step's box
+        driver.find_element(By.ID, "step").send_keys(Keys.RIGHT, Keys.RIGHT)
+        boxes = driver.find_elements(By.CSS_SELECTOR, "g.node.hl")
+        assert len(boxes) == 1 and "Elman t=1" in boxes[0].text
+    driver.find_element(By.ID, "next").click()
+    assert len(driver.find_elements(By.CSS_SELECTOR, "g.node.current")) == 1  # the loss, first of the walk
+    node = driver.find_elements(By.CSS_SELECTOR, "g.node")[-1]
+    ActionChains(driver).move_to_element(node).perform()
+    assert driver.find_element(By.ID, "tooltip").is_displayed()

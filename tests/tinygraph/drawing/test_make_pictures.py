@@ -11,18 +11,39 @@ ROOT = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, os.pardir)
 SCRIPT = os.path.join(ROOT, "examples", "make_pictures.py")
 
 
+DRAWINGS = ["rnn_unrolled", "lstm_unrolled", "lstm_folded", "rnn_grads", "bptt_sum", "tbptt", "bptt_backward",
+            "lstm_backward", "graph_page"]
+
+
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
-def test_make_pictures_writes_every_docs_picture(tmp_path):
+def test_make_pictures_draws_the_textbook_graphs(tmp_path):
     pytest.importorskip("matplotlib")
-    pytest.importorskip("models")
-    run = subprocess.run([sys.executable, SCRIPT, "--out-dir", str(tmp_path)], capture_output=True, text=True,
-                         timeout=300)
+    run = subprocess.run([sys.executable, SCRIPT, "--out-dir", str(tmp_path), "--only", *DRAWINGS],
+                         capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
-    expected = {"rnn_unrolled.svg", "rnn_unrolled.png", "lstm_folded.svg", "lstm_folded.png",
-                "rnn_grads.svg", "rnn_grads.png", "grad_norms.png", "exploding.png",
-                "limitations.png", "bptt_backward.gif"}
+    expected = {f"{stem}.{ext}" for stem in ("rnn_unrolled", "lstm_unrolled", "lstm_folded", "rnn_grads",
+                                             "bptt_sum", "tbptt") for ext in ("svg", "png")}
+    expected |= {"bptt_backward.gif", "lstm_backward.gif", "graph_page.html"}
+    if shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome"):
+        expected.add("graph_page.png")
     assert set(os.listdir(tmp_path)) == expected
     assert expected <= set(os.listdir(os.path.join(ROOT, "docs")))
+    # the textbook build everywhere: no projection before the loop, no fused step op
+    for stem in ("rnn_unrolled", "lstm_unrolled", "lstm_folded", "rnn_grads", "bptt_sum", "tbptt"):
+        svg = (tmp_path / f"{stem}.svg").read_text(encoding="utf-8")
+        assert "x_t W_x" in svg and "[x 1]" not in svg and "concat" not in svg and "lstm_cell" not in svg, stem
+    assert (tmp_path / "lstm_backward.gif").stat().st_size < 2 * 2 ** 20  # the LSTM GIF stays under 2 MB
+    page = (tmp_path / "graph_page.html").read_text(encoding="utf-8")
+    assert "<svg" in page and "<script src" not in page
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
+def test_make_pictures_plots_measure_what_the_captions_say(tmp_path):
+    pytest.importorskip("matplotlib")
+    run = subprocess.run([sys.executable, SCRIPT, "--out-dir", str(tmp_path), "--only", "grad_norms", "exploding",
+                          "limitations"], capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stderr
+    assert set(os.listdir(tmp_path)) == {"grad_norms.png", "exploding.png", "limitations.png"}
     # the RNN's gradient at step 0 is orders of magnitude below the LSTM's (vanishing gradient)
     lines = dict(line.split(": ", 1) for line in run.stdout.splitlines() if "||dL/dh_0||" in line)
     rnn = float(lines["tanh RNN"].split("= ")[1].split(",")[0])
