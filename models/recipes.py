@@ -357,7 +357,8 @@ class Genre(Recipe):
 
     def load(self):
         self.data = tasks.shakespeare_genre(max_len=self.config["max_len"], seed=self.seed)
-        self.test_idx = self.data["test"][:1000]
+        # a seeded random 1000 of the held-out speeches (the test indices are sorted by play)
+        self.test_idx = np.random.default_rng(self.seed).permutation(self.data["test"])[:1000]
 
     def build(self, fused=True):
         c = self.config
