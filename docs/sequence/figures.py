@@ -9,6 +9,7 @@ It reads runs/<name>/{history,metrics}.json and checkpoint.npz and writes PNGs.
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 import matplotlib
@@ -111,8 +112,10 @@ def copy_run_pictures(runs, out):
     for name in ("shakespeare", "shakespeare_long"):
         if os.path.exists(os.path.join(runs, name, "loss.png")):
             shutil.copy(os.path.join(runs, name, "loss.png"), os.path.join(out, f"{name}_loss.png"))
-    if os.path.exists(os.path.join(runs, "dates_dot", "slice.png")):
-        shutil.copy(os.path.join(runs, "dates_dot", "slice.png"), os.path.join(out, "dates_slice.png"))
+    dot = os.path.join(runs, "dates_dot", "slice.dot")
+    if os.path.exists(dot) and shutil.which("dot"):
+        # rendered at a low resolution: the full-size PNG is over 1 MB
+        subprocess.run(["dot", "-Tpng", "-Gdpi=45", dot, "-o", os.path.join(out, "dates_slice.png")], check=True)
 
 
 if __name__ == "__main__":
