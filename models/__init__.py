@@ -31,6 +31,7 @@ from .attention import AdditiveAttention, Attention, DotAttention
 from .fit import fit, load_checkpoint
 from .history import History
 from .interop import from_torch, to_torch
+from . import tasks
 
 __all__ += ["masked_unroll", "LanguageModel", "SequenceClassifier", "SequenceTagger", "Seq2Seq", "Attention",
-            "DotAttention", "AdditiveAttention", "fit", "History", "load_checkpoint", "to_torch", "from_torch"]
+            "DotAttention", "AdditiveAttention", "fit", "History", "load_checkpoint", "to_torch", "from_torch", "tasks"]

@@ -12,11 +12,16 @@ CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 
 
 def recurrent_layer(owner, cell, input_size, hidden_size, num_layers=1, rng=None, name=None, fused=True):
-    """``models.LSTM/GRU/RNN(input_size, hidden_size, ...)`` for ``cell`` in ``"lstm" | "gru" | "rnn"``."""
+    """``models.LSTM/GRU/RNN(input_size, hidden_size, ...)`` for ``cell`` in ``"lstm" | "gru" | "rnn"``.
+
+    An LSTM gets ``forget_bias=1.0`` (``b_f`` starts at 1: the cell starts out remembering).
+    """
     if not isinstance(cell, str) or cell.lower() not in CELLS:
         raise ValueError(f"{owner}: cell must be one of 'lstm', 'gru', 'rnn', got {cell!r}")
     cls = CELLS[cell.lower()]
     options = {} if cls is RNN else {"fused": fused}
+    if cls is LSTM:
+        options["forget_bias"] = 1.0  # start out remembering (Jozefowicz et al. 2015); the usual choice
     return cls(input_size, hidden_size, num_layers=num_layers, rng=rng, name=name, **options)
 
 

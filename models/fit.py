@@ -61,8 +61,8 @@ def _progress_bar(enabled, total, initial):
     return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=True)
 
 
-def fit(model, batches, loss_fn, optimizer, steps=None, epochs=None, max_norm=None, val=None, val_every=None,
-        progress=True, checkpoint=None, checkpoint_every=None, patience=None, monitor=None, resume=True,
+def fit(model, batches, loss_fn, optimizer, steps=None, epochs=None, max_norm=None, val=None, progress=True,
+        checkpoint=None, val_every=None, checkpoint_every=None, patience=None, monitor=None, resume=True,
         extra=None, callback=None):
     """Train ``model``: for each batch, ``loss_fn(model, batch).backward()``, clip, ``optimizer.step()``.
 
@@ -84,8 +84,6 @@ def fit(model, batches, loss_fn, optimizer, steps=None, epochs=None, max_norm=No
         Clip the gradient norm (``tinygraph.optim.clip_grad_norm_``) before each step.
     val : callable model -> float or dict, optional
         Validation metrics, run under ``no_grad`` every ``val_every`` steps and at the end.
-    val_every : int, optional
-        Default: a tenth of ``steps`` (or once per epoch when only ``epochs`` is given).
     progress : bool
         A tqdm progress bar when stderr is a terminal and tqdm is installed (the
         ``progress`` extra); nothing otherwise.
@@ -95,6 +93,8 @@ def fit(model, batches, loss_fn, optimizer, steps=None, epochs=None, max_norm=No
         position in the epoch and the history. With ``resume=True`` an existing
         checkpoint is loaded first and training continues where it stopped: the
         same seed gives the same final weights as training straight through.
+    val_every : int, optional
+        Default: a tenth of ``steps`` (or once per epoch when only ``epochs`` is given).
     patience : int, optional
         Early stopping: stop after this many validation rounds without a new
         best (lowest) value of ``monitor``.

@@ -97,6 +97,7 @@ class History:
         folder = os.path.dirname(os.path.abspath(os.fspath(path)))
         fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
         os.close(fd)
+        _ordinary_mode(tmp)
         try:
             fig.savefig(tmp, format="png")
             os.replace(tmp, path)
@@ -120,6 +121,7 @@ def write_atomic(path, data):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    _ordinary_mode(tmp)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -130,3 +132,10 @@ def write_atomic(path, data):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _ordinary_mode(path):
+    """Give a mkstemp file (mode 0600) the mode a plain ``open`` would: 0666 minus the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)

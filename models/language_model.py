@@ -22,6 +22,7 @@ class LanguageModel(Module):
     hidden_size : int
         H, state size of every recurrent layer.
     cell : {"lstm", "gru", "rnn"}
+        An LSTM starts with ``forget_bias=1.0``.
     embed_size : int, optional
         E, size of the token vectors (default ``hidden_size``).
     num_layers : int

@@ -154,7 +154,7 @@ class Adding(Recipe):
     def build(self, fused=True):
         c = self.config
         layer = recurrent_layer("adding", c["cell"], 2, c["hidden"], c["layers"], rng=self.seed, fused=fused)
-        return _Regressor(layer)
+        return _Regressor(layer, rng=self.seed)
 
     def batches(self, epoch):
         c = self.config
@@ -182,10 +182,10 @@ class Adding(Recipe):
 class _Regressor(tg.nn.Module):
     """A recurrent layer whose last hidden state goes through a Linear to one number."""
 
-    def __init__(self, layer):
+    def __init__(self, layer, rng=None):
         super().__init__()
         self.rnn = layer
-        self.out = tg.nn.Linear(layer.hidden_size, 1, rng=0)
+        self.out = tg.nn.Linear(layer.hidden_size, 1, rng=rng)
 
     def forward(self, x, lengths=None):
         hs, _ = self.rnn(x, lengths=lengths)
@@ -210,7 +210,7 @@ class Sunspots(Recipe):
     def build(self, fused=True):
         c = self.config
         return _Regressor(recurrent_layer("sunspots", c["cell"], 1, c["hidden"], c["layers"], rng=self.seed,
-                                          fused=fused))
+                                          fused=fused), rng=self.seed)
 
     def batches(self, epoch):
         rng = _rng(self.seed, epoch)
@@ -357,7 +357,8 @@ class Genre(Recipe):
 
     def load(self):
         self.data = tasks.shakespeare_genre(max_len=self.config["max_len"], seed=self.seed)
-        self.test_idx = self.data["test"][:1000]
+        # a seeded random 1000 of the held-out speeches (the test indices are sorted by play)
+        self.test_idx = np.random.default_rng(self.seed).permutation(self.data["test"])[:1000]
 
     def build(self, fused=True):
         c = self.config

@@ -62,3 +62,27 @@ def test_sample_generates_from_a_language_model_checkpoint(tmp_path, capsys):
     assert capsys.readouterr().out == first
     assert main(["sample", str(ckpt), "--prompt", "Zed"]) == 2
     assert "not in the vocabulary" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_train_keeps_checkpoint_and_curve(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    calls = {"n": 0}
+    original = recipes.Sunspots.loss
+
+    def interrupted(self, model, batch):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise KeyboardInterrupt
+        return original(self, model, batch)
+
+    monkeypatch.setattr(recipes.Sunspots, "loss", interrupted)
+    monkeypatch.setitem(recipes.Sunspots.defaults, "val_every", 5)
+    assert main(["train", "sunspots", "--steps", "20", "--hidden", "4", "--out", str(out), "--no-progress"]) == 130
+    history = json.load(open(out / "history.json"))
+    assert history["stopped"] == "interrupted" and 5 <= len(history["loss"]) < 8  # (validation also calls loss)
+    assert f"interrupted after {len(history['loss'])} steps" in capsys.readouterr().out
+    assert (out / "loss.png").exists()
+    assert models.load_checkpoint(out / "checkpoint.npz")["fit"]["step"] == 5
+    monkeypatch.setattr(recipes.Sunspots, "loss", original)
+    assert main(["train", "sunspots", "--steps", "20", "--out", str(out), "--resume", "--no-progress"]) == 0
+    assert json.load(open(out / "metrics.json"))["steps"] == 20

@@ -137,3 +137,17 @@ def test_a_non_checkpoint_file_is_refused(tmp_path):
     tg.save({"x": np.zeros(2)}, tmp_path / "other.npz")
     with pytest.raises(ValueError, match="not a fit checkpoint"):
         models.fit(m, batches, loss_fn, opt, steps=3, checkpoint=tmp_path / "other.npz", progress=False)
+
+
+def test_written_files_have_ordinary_permissions(tmp_path):
+    """Atomic writes go through a temporary file; the result must not keep mkstemp's 0600 mode."""
+    m, opt = setup()
+    h = models.fit(m, batches, loss_fn, opt, steps=2, progress=False)
+    old = os.umask(0o022)
+    try:
+        h.plot(tmp_path / "c.png")
+        h.save_json(tmp_path / "h.json")
+    finally:
+        os.umask(old)
+    for name in ("c.png", "h.json"):
+        assert os.stat(tmp_path / name).st_mode & 0o777 == 0o644, name

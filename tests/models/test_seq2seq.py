@@ -109,3 +109,11 @@ def test_bad_arguments():
         m(np.ones((2, 2), dtype=int), np.ones((2, 3), dtype=int))
     with pytest.raises(ValueError, match="sampling"):
         m(np.ones((2, 2), dtype=int), np.ones((2, 2), dtype=int), sampling=2)
+
+
+def test_drawing_has_named_clusters_for_encoder_decoder_and_attention():
+    m = make("dot")
+    logits = m(np.ones((3, 1), dtype=int), np.ones((2, 1), dtype=int))
+    src = tg.drawing.source(tg.draw(logits))
+    for label in ("encoder t=0", "encoder t=2", "decoder t=1", "attention t=1"):
+        assert f'label="{label}"' in src

@@ -104,3 +104,10 @@ def test_shakespeare_genre_labels_and_split():
     assert d["x"].shape[0] == 50 and set(np.unique(d["y"])) == set(range(6))
     assert not set(d["train"]) & set(d["test"])
     assert d["lengths"].min() >= 20
+
+
+def test_tasks_is_reachable_as_models_tasks():
+    import subprocess
+    import sys
+    code = "from tinygraph import models; print(models.tasks.names()[0])"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "adding\n"
