@@ -222,25 +222,7 @@ def grad_contributions(loss, tensor):
     """
     if not isinstance(loss, Tensor) or not isinstance(tensor, Tensor):
         raise TypeError("grad_contributions: loss and tensor must be Tensors")
-    nodes = Graph(loss).nodes
-    users = {}
-    for n in nodes:
-        for p in n.parents:
-            users.setdefault(id(p), []).append(n)
-    if id(tensor) not in users:
-        raise ValueError(f"grad_contributions: {tensor.name or 'the tensor'} of shape {shape_text(tensor.shape)} "
-                         f"is not an input of any node in the graph of loss")
-    # paths tensor -> plumbing ... -> the node that really uses it (iteratively, no recursion)
-    paths, frontier = [], [(tensor, ())]
-    while frontier:
-        t, path = frontier.pop()
-        for n in users.get(id(t), ()):
-            if n.instance is None and n.op in _PLUMBING and id(n) in users:
-                frontier.append((n, path + (n,)))
-            else:
-                paths.append(path + (n,))
-    order = {id(n): k for k, n in enumerate(nodes)}
-    paths.sort(key=lambda path: order[id(path[-1])])
+    paths = _use_paths(loss, tensor, "grad_contributions")
     ends = list({id(path[-1]): path[-1] for path in paths}.values())
     saved = [(n.retains_grad, n.grad) for n in ends]
     try:
@@ -265,6 +247,30 @@ def grad_contributions(loss, tensor):
             n.grad = grad
     return terms
 
+
+def _use_paths(loss, tensor, where):
+    """Every path ``tensor -> plumbing ... -> node that really uses it`` in the graph of ``loss``,
+    sorted by the using node's graph order (iteratively, no recursion; runs no backward)."""
+    nodes = Graph(loss).nodes
+    users = {}
+    for n in nodes:
+        for p in n.parents:
+            users.setdefault(id(p), []).append(n)
+    if id(tensor) not in users:
+        raise ValueError(f"{where}: {tensor.name or 'the tensor'} of shape {shape_text(tensor.shape)} "
+                         f"is not an input of any node in the graph of loss")
+    # paths tensor -> plumbing ... -> the node that really uses it (iteratively, no recursion)
+    paths, frontier = [], [(tensor, ())]
+    while frontier:
+        t, path = frontier.pop()
+        for n in users.get(id(t), ()):
+            if n.instance is None and n.op in _PLUMBING and id(n) in users:
+                frontier.append((n, path + (n,)))
+            else:
+                paths.append(path + (n,))
+    order = {id(n): k for k, n in enumerate(nodes)}
+    paths.sort(key=lambda path: order[id(path[-1])])
+    return paths
 
 def _vjp_into(node, parent, g):
     """The part of ``node``'s VJP with output gradient ``g`` that goes to its input ``parent``."""

@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 import tinygraph as tg
+from tinygraph.drawing.escape import escape_html
 
 from .recurrent import GRU, LSTM, RNN
 
@@ -112,15 +113,29 @@ def draw_bptt_sum(loss, weight, path=None, title=None, max_nodes=None):
     ``grad_contributions`` runs ``loss.backward()``: ``weight.grad`` (and the
     other leaves' gradients) accumulate as usual.
     """
-    from .bptt import grad_contributions
+    from .bptt import _use_paths, grad_contributions
 
-    terms = grad_contributions(loss, weight)
     graph = tg.Graph(loss)
+    symbol = escape_html(weight.name or "W")
+    if path is not None:
+        # checked before the backward pass, which runs once per graph
+        source, step = path
+        uses = [p[-1] for p in _use_paths(loss, weight, "draw_bptt_sum")
+                if p[-1].instance is not None and p[-1].instance[1] == step]
+        if not uses:
+            steps = [p[-1].instance[1] for p in _use_paths(loss, weight, "draw_bptt_sum")
+                     if p[-1].instance is not None]
+            raise ValueError(f"draw_bptt_sum: no use of {weight.name or 'W'} at step {step}; "
+                             f"its uses are at steps {steps}")
+        on_path = {id(t) for use in uses for t in path_between(graph, source, use)}
+        if not on_path:
+            raise ValueError(f"draw_bptt_sum: {source.name or 'the source'} does not depend on "
+                             f"{weight.name or 'W'} at step {step}")
+    terms = grad_contributions(loss, weight)
     ids = _ids(graph)
     g = tg.draw(loss, title=title, max_nodes=max_nodes)
     norms = [float(np.linalg.norm(np.asarray(c.grad, np.float64))) for c in terms]
     biggest = max(norms) if norms else 0.0
-    symbol = weight.name or "W"
     for k, (term, norm) in enumerate(zip(terms, norms)):
         where = "" if term.instance is None else f"t={term.instance[1]}"
         label = (f'<<table border="0" cellborder="0" cellspacing="1"><tr><td align="left">'
@@ -139,14 +154,6 @@ def draw_bptt_sum(loss, weight, path=None, title=None, max_nodes=None):
                        f'<font point-size="8">{len(terms)} terms · ‖sum‖ = {total:.2e} (= ‖{symbol}.grad‖)</font>>',
            shape="box", style="rounded,filled,bold", fillcolor="#fde3c4", color=TERM_COLOR)
     if path is not None:
-        source, step = path
-        uses = [c.node for c in terms if c.instance is not None and c.instance[1] == step]
-        if not uses:
-            raise ValueError(f"draw_bptt_sum: no use of {symbol} at step {step}; "
-                             f"its uses are at steps {[c.instance[1] for c in terms if c.instance is not None]}")
-        on_path = {id(t) for use in uses for t in path_between(graph, source, use)}
-        if not on_path:
-            raise ValueError(f"draw_bptt_sum: {source.name or 'the source'} does not depend on {symbol} at step {step}")
         for t in graph.nodes:
             if id(t) in on_path:
                 g.node(ids[id(t)], color=PATH_COLOR, penwidth="3")  # a later statement updates the node

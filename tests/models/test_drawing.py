@@ -31,9 +31,11 @@ def rnn_with_step_losses(seed=0):
 
 def test_bptt_sum_has_one_bar_per_step_summing_to_the_gradient():
     model, loss, _ = rnn_with_step_losses()
+    terms = models.grad_contributions(loss, model.cell.W_hh)
+    # draw_bptt_sum runs its own backward (grad_contributions replaces loss.backward(), which
+    # runs once per graph): draw the same model and data built again
+    model, loss, _ = rnn_with_step_losses()
     W = model.cell.W_hh
-    terms = models.grad_contributions(loss, W)
-    W.grad = None
     source = draw_bptt_sum(loss, W).source
     norms = [float(np.linalg.norm(c.grad)) for c in terms]
     for t, norm in enumerate(norms):
@@ -103,3 +105,14 @@ def test_pictures_render(tmp_path):
     save(draw_bptt_sum(loss, model.cell.W_hh, path=(step_losses[3], 1)), tmp_path / "sum.svg")
     save(draw_truncated_bptt(models.RNN(2, 3, fused=False, rng=0), np.zeros((4, 1, 2)), 2), tmp_path / "cut.svg")
     assert (tmp_path / "sum.svg").stat().st_size > 1000 and (tmp_path / "cut.svg").stat().st_size > 1000
+
+
+def test_bptt_sum_escapes_the_weights_name_and_checks_the_path_before_backward():
+    model, loss, step_losses = rnn_with_step_losses()
+    W = model.cell.W_hh
+    W.name = '<b>W</b><script>alert(1)</script>'
+    with pytest.raises(ValueError, match="no use of"):
+        draw_bptt_sum(loss, W, path=(step_losses[3], 9))
+    assert W.grad is None  # the refused call ran no backward, so the graph can still be drawn
+    source = draw_bptt_sum(loss, W).source
+    assert "<script>" not in source and "&lt;script&gt;" in source
