@@ -7,9 +7,10 @@ import numbers
 import numpy as np
 
 from tinygraph import Template, Tensor, concat, get_default_dtype, stack, tensor
+from tinygraph.template import Workspace
 from tinygraph.config import STATE
 from tinygraph.nn import Parameter
-from tinygraph.ops import OPS
+from tinygraph.ops import OPS, lookup
 from tinygraph.tensor import apply
 
 _MATMUL = OPS["matmul"]
@@ -48,7 +49,6 @@ class RecurrentCell(Template):
         self.input_size = check_size(kind, "input_size", input_size)
         self.hidden_size = check_size(kind, "hidden_size", hidden_size)
         object.__setattr__(self, "_rng", as_rng(rng))
-        self.clear_unroll()
 
     def _uniform(self, *shape):
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -94,49 +94,31 @@ class RecurrentCell(Template):
             return list(parents)
         return xs
 
-    def project_pooled(self, xs, W_x, b):
-        """``project_sequence`` into a (T*B, G) array from the cell's buffer pool."""
+    def project_pooled(self, xs, W_x, b, workspace):
+        """``project_sequence`` into a (T*B, G) array from the cell's buffer pool, leased to ``workspace``."""
         dtype = np.result_type(xs.dtype, W_x.dtype)
-        buffer = self.buffers.get("x_proj", (xs.shape[0] * xs.shape[1], W_x.shape[1]), dtype)
-        return project_sequence(xs, W_x, b, buffer=buffer)
+        buffer = self.buffers.get("x_proj", (xs.shape[0] * xs.shape[1], W_x.shape[1]), dtype, workspace)
+        return project_sequence(xs, W_x, b, buffer=buffer, lease=workspace)
 
-    # -- the workspaces of a fused cell's unroll (LSTM, GRU) --------------------------
-    def begin_fused_unroll(self, xs, W_x, b, step_blocks):
-        """The pooled workspaces of a fused cell's unroll; returns the projected inputs.
-
-        Projects all T inputs with one matmul into a pooled (T*B, G) array, and
-        takes from the pool the (step_blocks, T, B, H) array the T steps' fused
-        op writes its outputs into and the (T, B, 4H) array for their
-        pre-activation gradients; ``step_buffers`` hands out step t's slots.
-        """
+    # -- the workspace of a fused cell's unroll (LSTM, GRU) -----------------------------
+    def begin_fused_unroll(self, xs, W_x, b, W_h, step_blocks):
+        """The ``FusedWorkspace`` of one fused unroll (see there); its ``inputs`` are the
+        T inputs projected with one matmul into a pooled (T*B, G) array."""
         T, B = xs.shape[0], xs.shape[1]
         H = self.hidden_size
         dtype = np.result_type(xs.dtype, W_x.dtype)
-        object.__setattr__(self, "_steps", self.buffers.get("steps", (step_blocks, T, B, H), dtype))
-        object.__setattr__(self, "_step_grads", self.buffers.get("step_grads", (T, B, 4 * H), dtype))
-        object.__setattr__(self, "_t", 0)
-        return self.project_pooled(xs, W_x, b)
+        ws = FusedWorkspace(W_h)
+        ws.steps = self.buffers.get("steps", (step_blocks, T, B, H), dtype, ws)
+        ws.step_grads = self.buffers.get("step_grads", (T, B, 4 * H), dtype, ws)
+        ws.inputs = self.project_pooled(xs, W_x, b, ws)
+        return ws
 
-    def step_buffers(self, *operands):
-        """``buffer=``/``grad_buffer=`` attributes for the next step's fused op: slot t of the
-        workspaces, or none (fresh arrays) when the operands do not match them (e.g. a
-        state of another dtype, or a step run outside ``unroll``)."""
-        steps, t = self._steps, self._t
-        if (steps is None or t >= steps.shape[1] or steps.shape[2] != operands[0].shape[0]
-                or any(x.data.dtype != steps.dtype for x in operands)):
-            return {}
-        object.__setattr__(self, "_t", t + 1)
-        return {"buffer": steps[:, t], "grad_buffer": self._step_grads[t]}
-
-    def end_unroll(self):
-        self.clear_unroll()
-
-    def clear_unroll(self):
-        """Drop the unroll's cached weights and workspaces (the graph's tensors hold the ones they use)."""
-        object.__setattr__(self, "_W_h", None)
-        object.__setattr__(self, "_steps", None)
-        object.__setattr__(self, "_step_grads", None)
-        object.__setattr__(self, "_t", 0)
+    def end_unroll(self, workspace=None):
+        if workspace is not None:
+            # the projection node's op holds the workspace (its lease): dropping the inputs breaks
+            # the cycle workspace -> inputs -> projection -> op -> workspace, so the lease ends
+            # with the graph instead of waiting for the garbage collector
+            workspace.inputs = None
 
     def zeros(self, batch_size, dtype, name=None):
         return tensor(np.zeros((batch_size, self.hidden_size), dtype=dtype or get_default_dtype()), name=name)
@@ -200,13 +182,53 @@ def name_tensors(**tensors):
         t.name = symbol
 
 
-def project_sequence(xs, W_x, b, buffer=None):
+class FusedWorkspace(Workspace):
+    """One fused unroll's state (a ``tinygraph.template.Workspace``): the projected
+    inputs, the concatenated recurrent matrix ``W_h``, and two pooled arrays that the
+    T steps' fused ops own slot by slot: ``steps`` (blocks, T, B, H) for their outputs
+    (so the T hidden states are one contiguous (T, B, H) block, which the stacked
+    output and the ``W_h`` gradient use without copying) and ``step_grads``
+    (T, B, 4H) for their pre-activation gradients. The arrays are leased to this
+    object (``tinygraph.buffers``); every step's op keeps it alive."""
+
+    def __init__(self, W_h):
+        super().__init__(None)
+        self.W_h = W_h
+        self.steps = self.step_grads = None
+        self.t = 0
+
+    def step_op(self, op_class, *operands):
+        """The op for the next step: an instance of ``op_class`` owning slot t of the
+        arrays, or the registered (allocating) op when the operands do not fit them
+        (e.g. a state of another dtype or batch size)."""
+        steps, t = self.steps, self.t
+        if (t >= steps.shape[1] or steps.shape[2] != operands[0].shape[0]
+                or any(x.data.dtype != steps.dtype for x in operands)):
+            return lookup(op_class)
+        self.t = t + 1
+        return op_class(out=steps[:, t], grad=self.step_grads[t], lease=self)
+
+
+class _ProjectInto(type(_MATMUL)):
+    """The matmul ``[x 1] @ [W_x; b]`` writing into a pooled array it owns (one node)."""
+
+    def __init__(self, out, lease):
+        self.out, self.lease = out, lease
+
+    def forward(self, a, b):
+        if self.out.shape == (a.shape[0], b.shape[1]) and self.out.dtype == np.result_type(a, b):
+            return np.matmul(a, b, out=self.out)
+        return a @ b
+
+
+def project_sequence(xs, W_x, b, buffer=None, lease=None):
     """``xs @ W_x + b`` for all T steps as ONE matmul: (T, B, D) -> (T, B, G).
 
     The bias rides along as an extra row of ``W_x`` against a column of ones,
     so the (T*B, G) result is allocated once instead of once for the product
     and again for the sum. ``buffer``, a (T*B, G) array the caller owns
-    exclusively for this graph node, receives the product instead of a new array.
+    exclusively for this graph node, receives the product instead of a new
+    array; the node keeps ``lease`` alive (see ``tinygraph.buffers``).
     """
     T, B, D = xs.shape
     ones = np.ones((T * B, 1), dtype=xs.dtype)
@@ -214,5 +236,5 @@ def project_sequence(xs, W_x, b, buffer=None):
     augmented.name = "[x 1]"  # the inputs of all steps, a column of ones for the bias
     weights = concat([W_x, b.reshape(1, -1)], axis=0)
     if buffer is not None and buffer.dtype == np.result_type(augmented.dtype, weights.dtype):
-        return apply(_MATMUL, augmented, weights, buffer=buffer).reshape(T, B, -1)
+        return apply(_ProjectInto(buffer, lease), augmented, weights).reshape(T, B, -1)
     return (augmented @ weights).reshape(T, B, -1)

@@ -14,6 +14,7 @@ import numpy as np
 
 from tinygraph import Graph, Tensor
 from tinygraph.autograd import unbroadcast
+from tinygraph.check import scratch_free
 from tinygraph.ops import dense
 from tinygraph.optim import clip_grad_norm_
 
@@ -181,7 +182,6 @@ class Contribution(NamedTuple):
     grad: np.ndarray  # that use's share of the tensor's gradient, shape of the tensor
 
 
-_BUFFER_ATTRS = ("buffer", "grad_buffer")
 
 
 # Ops that only move or rearrange values. A cell may pass a shared parameter
@@ -274,9 +274,8 @@ def _use_paths(loss, tensor, where):
 
 def _vjp_into(node, parent, g):
     """The part of ``node``'s VJP with output gradient ``g`` that goes to its input ``parent``."""
-    # the op's own VJP, without the output buffers it may write into during training
-    attrs = {k: v for k, v in node.attrs.items() if k not in _BUFFER_ATTRS}
-    in_grads = node.op_object.vjp(g, node.data, *[p.data for p in node.parents], **attrs)
+    # the op's VJP, run by its registered instance: a node's own may own scratch of the graph
+    in_grads = scratch_free(node.op_object).vjp(g, node.data, *[p.data for p in node.parents], **node.attrs)
     total = None
     for position, (p, pg) in enumerate(zip(node.parents, in_grads)):
         if p is parent and pg is not None:

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from tinygraph import concat
-from tinygraph.ops import OPS
 from tinygraph.tensor import apply
 
 from ._cell import RecurrentCell, input_symbol, name_tensors as _name, product
+from ._fused_ops import GRUCellOp
 
-_GRU_CELL = OPS["gru_cell"]
 
 
 class GRUCell(RecurrentCell):
@@ -58,15 +57,12 @@ class GRUCell(RecurrentCell):
     views of one (B, 4H) array); each step runs one ``gru_cell`` op with
     ``W_h`` of shape (H, 3H), gate order r, z, n.
 
-    Buffer reuse (fused): under ``unroll`` the steps write their outputs
-    ``[h r z n hn]`` into the slots ``[:, t]`` of one (5, T, B, H) workspace
-    (the T hidden states are one contiguous (T, B, H) block, which the
-    stacked output and the ``W_h`` gradient use without copying), their
-    pre-activation gradients into one (T, B, 4H) array, and the input
-    projection goes into one (T*B, 3H) array, all kept in the cell's
-    ``buffers`` pool and reused by the next unroll of the same shape when no
-    tensor of an earlier graph refers to them any more (see
-    ``tinygraph.template.BufferPool``). ``release_buffers()`` frees them.
+    Workspace (fused): the steps write their outputs ``[h r z n hn]`` into the
+    slots of the unroll's ``FusedWorkspace`` (``begin_unroll`` returns it, each
+    ``step`` receives it; the cell holds no unroll state), whose arrays come
+    from the cell's ``buffers`` pool (``tinygraph.buffers``;
+    ``release_buffers()`` frees them). Called by hand, ``step(x_t, h)`` (no
+    workspace) is ``forward(x_t, h)``.
     """
 
     def __init__(self, input_size, hidden_size, fused=True, name=None, rng=None):
@@ -108,17 +104,18 @@ class GRUCell(RecurrentCell):
         if not self.fused:
             return self.textbook_inputs(xs)
         self.check_sequence(xs)
-        object.__setattr__(self, "_W_h", concat([self.W_hr, self.W_hz, self.W_hn], axis=1))
+        W_h = concat([self.W_hr, self.W_hz, self.W_hn], axis=1)
         # gate order n, r, z for the projected inputs (see gru_cell)
         W_x = concat([self.W_xn, self.W_xr, self.W_xz], axis=1)
         b = concat([self.b_n, self.b_r, self.b_z], axis=0)
-        return self.begin_fused_unroll(xs, W_x, b, step_blocks=5)
+        return self.begin_fused_unroll(xs, W_x, b, W_h, step_blocks=5)
 
-    def step(self, p, h):
-        if not self.fused:
+    def step(self, p, h, workspace=None):
+        if workspace is None:  # the textbook build, or a step called by hand
             return self.forward(p, h)
         self.check_hidden(h, p.shape[0])
-        out = apply(_GRU_CELL, p, h, self._W_h, self.b_hn, **self.step_buffers(p, h, self._W_h, self.b_hn))
+        W_h = workspace.W_h
+        out = apply(workspace.step_op(GRUCellOp, p, h, W_h, self.b_hn), p, h, W_h, self.b_hn)
         h_new = out[0]
         out.name = "[h r z n hn]"
         _name(h_t=h_new)

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 from tinygraph import concat
-from tinygraph.ops import OPS
 from tinygraph.tensor import apply
 
 from ._cell import RecurrentCell, input_symbol, name_tensors as _name, product
+from ._fused_ops import LSTMCellOp
 
 # Order of the gates in the fused matrices: the three sigmoid gates first, so one
 # sigmoid covers a contiguous block and one tanh the candidate block.
 FUSED_ORDER = ("i", "f", "o", "g")
-_LSTM_CELL = OPS["lstm_cell"]
 
 
 class LSTMCell(RecurrentCell):
@@ -65,15 +64,13 @@ class LSTMCell(RecurrentCell):
     then runs a single ``h_{t-1} @ W_h``. The parameters stay per gate, and
     their gradients flow back through the concatenation.
 
-    Buffer reuse: under ``unroll`` the fused steps write their outputs into the
-    slots ``[:, t]`` of one (7, T, B, H) workspace (so the T hidden states are
-    one contiguous (T, B, H) block, which the stacked output and the ``W_h``
-    gradient use without copying), their pre-activation gradients
-    into one (T, B, 4H) array, and the input projection goes into one
-    (T*B, 4H) array, all kept in the cell's ``buffers`` pool and reused by the
-    next unroll of the same shape when no tensor of an earlier graph refers
-    to them any more (otherwise new ones are allocated; see
-    ``tinygraph.template.BufferPool``). ``release_buffers()`` frees them.
+    Workspace: under ``unroll`` the fused form keeps everything of one unroll
+    on a ``FusedWorkspace`` (``begin_unroll`` returns it, each ``step``
+    receives it; the cell itself holds no unroll state). Its big arrays come
+    from the cell's ``buffers`` pool and are reused by the next unroll of the
+    same shape once nothing refers to them (``tinygraph.buffers``);
+    ``release_buffers()`` frees them. Called by hand, ``step(x_t, state)``
+    (no workspace) is ``forward(x_t, state)``.
     """
 
     def __init__(self, input_size, hidden_size, forget_bias=None, fused=True, name=None, rng=None):
@@ -136,14 +133,13 @@ class LSTMCell(RecurrentCell):
             return self.textbook_inputs(xs)
         self.check_sequence(xs)
         W_x, W_h, b = self.fused_weights()
-        object.__setattr__(self, "_W_h", W_h)
-        return self.begin_fused_unroll(xs, W_x, b, step_blocks=7)
+        return self.begin_fused_unroll(xs, W_x, b, W_h, step_blocks=7)
 
-    def step(self, p, state):
-        if not self.fused:
+    def step(self, p, state, workspace=None):
+        if workspace is None:  # the textbook build, or a step called by hand
             return self.forward(p, state)
         h, c = self._split_state(state, p.shape[0])
-        out = apply(_LSTM_CELL, p, h, self._W_h, c, **self.step_buffers(p, h, c, self._W_h))
+        out = apply(workspace.step_op(LSTMCellOp, p, h, c, workspace.W_h), p, h, workspace.W_h, c)
         h_new, c_new = out[0], out[1]
         out.name = "[h c i f o g tanh(c)]"
         _name(c_t=c_new, h_t=h_new)

@@ -8,7 +8,7 @@ import numpy as np
 
 from tinygraph import Template, Tensor, get_default_dtype, tensor, unroll, where
 from tinygraph.nn import Module, Parameter
-from tinygraph.template import flatten_state
+from tinygraph.template import Workspace, flatten_state
 
 from ._cell import as_rng, check_size, readout_per_step, shape_text
 from .gru_cell import GRUCell
@@ -58,19 +58,22 @@ class _Masked(Template):
         return self.inner.initial_state(batch_size, dtype)
 
     def begin_unroll(self, xs):
-        return _MaskedSteps(self.inner.begin_unroll(xs))
+        inner = self.inner.begin_unroll(xs)
+        workspace = Workspace(_MaskedSteps(inner.inputs if isinstance(inner, Workspace) else inner))
+        workspace.inner = (inner,) if isinstance(inner, Workspace) else ()  # what the wrapped hooks receive
+        return workspace
 
-    def step(self, x_and_t, state):
+    def step(self, x_and_t, state, workspace=None):
         x, t = x_and_t
-        output, new_state = self.inner.step(x, state)
+        output, new_state = self.inner.step(x, state, *workspace.inner)
         valid = (t < self.lengths)[:, None]  # (B, 1): which sequences still run at step t
         if valid.all():
             return output, new_state
         kept = [where(valid, new, old) for new, old in zip(flatten_state(new_state), flatten_state(state))]
         return where(valid, output, 0.0), _restructure(new_state, iter(kept))
 
-    def end_unroll(self):
-        self.inner.end_unroll()
+    def end_unroll(self, workspace=None):
+        self.inner.end_unroll(*workspace.inner)
 
 
 def _restructure(like, items):

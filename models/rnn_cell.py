@@ -1,6 +1,8 @@
 """The Elman cell as a graph template."""
 from __future__ import annotations
 
+from tinygraph.template import Workspace
+
 from ._cell import RecurrentCell, input_symbol, product
 
 _ACTIVATIONS = ("tanh", "relu")
@@ -50,8 +52,9 @@ class RNNCell(RecurrentCell):
     then adds ``h_{t-1} @ W_hh``. Same equations, fewer and larger matmuls.
     The projection is written into a (T*B, H) array kept in the cell's
     ``buffers`` pool and reused by the next unroll of the same shape once no
-    tensor of an earlier graph refers to it (see
-    ``tinygraph.template.BufferPool``; ``release_buffers()`` frees it).
+    tensor of an earlier graph refers to it (see ``tinygraph.buffers``;
+    ``release_buffers()`` frees it). ``begin_unroll`` returns the unroll's
+    ``Workspace``; called by hand, ``step(x_t, h)`` is ``forward(x_t, h)``.
     """
 
     def __init__(self, input_size, hidden_size, nonlinearity="tanh", fused=True, name=None, rng=None):
@@ -83,10 +86,12 @@ class RNNCell(RecurrentCell):
         if not self.fused:
             return self.textbook_inputs(xs)
         self.check_sequence(xs)
-        return self.project_pooled(xs, self.W_xh, self.b_h)
+        workspace = Workspace(None)
+        workspace.inputs = self.project_pooled(xs, self.W_xh, self.b_h, workspace)
+        return workspace
 
-    def step(self, p, h):
-        if not self.fused:
+    def step(self, p, h, workspace=None):
+        if workspace is None:  # the textbook build, or a step called by hand
             return self.forward(p, h)
         self.check_hidden(h, p.shape[0])
         h_new = self._act(p + h @ self.W_hh)

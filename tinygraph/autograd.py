@@ -9,100 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import BackwardTwiceError, ModifiedInPlaceError, shape_str
-from .ops import LAZY_GRADIENTS, dense as _dense
-
-
-# -----------------------------------------------------------------------------
-# Version stamps
-#
-# Every tensor gets a number from one process-wide counter when it is made
-# (``Tensor._seq``). Assigning to ``t.data`` stamps ``t._mutated`` with a fresh
-# number from the same counter and records it in ``VERSIONS.last``. A node that
-# used ``t`` was made before ``t`` was modified exactly when ``node._seq <
-# t._mutated``. Backward checks nodes only when ``node._seq < VERSIONS.last``
-# (something was modified after the node was made), so a training loop, which
-# modifies parameters *before* building the next graph, pays one integer
-# comparison per node.
-# -----------------------------------------------------------------------------
-class _Versions:
-    __slots__ = ("last",)
-
-    def __init__(self):
-        self.last = -1
-
-
-VERSIONS = _Versions()
-
-# Ops whose output is (or may be) a view of their first input's memory: an
-# in-place change of the input changes the output too.
-_VIEW_OPS = frozenset(("reshape", "transpose", "index", "stack"))
-
-
-def mark_modified(tensor):
-    """Record that ``tensor``'s values changed (called by the ``Tensor.data`` setter)."""
-    from .tensor import _next_seq
-
-    stamp = _next_seq()
-    tensor._mutated = stamp
-    if stamp > VERSIONS.last:  # (another thread may have stamped a later one meanwhile)
-        VERSIONS.last = stamp
-
-
-def _stamp(tensor):
-    """The latest modification stamp of ``tensor`` or of the memory it views (-1 if none)."""
-    stamp = getattr(tensor, "_mutated", -1)
-    steps = 0
-    while tensor._fn is not None and tensor._fn.name in _VIEW_OPS and tensor._data.base is not None \
-            and steps < 10_000:
-        steps += 1
-        for parent in tensor.parents:
-            s = getattr(parent, "_mutated", -1)
-            if s > stamp:
-                stamp = s
-        tensor = tensor.parents[0]
-    return stamp
-
-
-def _label(tensor, fallback):
-    if tensor.name is not None:
-        return f"tensor {tensor.name!r} {shape_str(tensor.shape)}"
-    if tensor._fn is None:
-        return f"{fallback} (a leaf of shape {shape_str(tensor.shape)})"
-    return f"{fallback} (the output of op {tensor._fn.name!r}, shape {shape_str(tensor.shape)})"
-
-
-def check_versions(node, only=None):
-    """Raise ``ModifiedInPlaceError`` if an input (or the output) whose values the VJP of
-    ``node`` reads was modified after ``node`` was made. ``only``: check just that parent,
-    whatever the op reads (used when its shape no longer fits the gradient)."""
-    fn = node._fn
-    seq = node._seq
-    saves = getattr(fn, "saves", None)
-    if only is not None:
-        suspects = [(node.parents.index(only), only)]
-    else:
-        suspects = [(i, p) for i, p in enumerate(node.parents) if saves is None or i in saves]
-        if saves is None or "out" in saves:
-            suspects.append(("out", node))
-    for i, tensor in suspects:
-        if _stamp(tensor) > seq:
-            what = (_label(tensor, "the output") if i == "out" else _label(tensor, f"input {i}"))
-            where = f" of the {node.instance[0]} instance at t={node.instance[1]}" if _has_instance(node) else ""
-            raise ModifiedInPlaceError(
-                f"backward: {what} was modified (its .data assigned, e.g. by an optimizer step) after "
-                f"op {fn.name!r}{where} used it, and that op's gradient needs the old values. Call "
-                f"backward before changing it (zero_grad, forward, backward, step), or run the forward "
-                f"pass again."
-            )
-
-
-def _has_instance(node):
-    try:
-        name, index = node.instance
-        return True
-    except (TypeError, ValueError):
-        return False
+from .config import SPEED
+from .errors import BackwardTwiceError, shape_str
+from .ops import LAZY_GRADIENTS, dense
+from .versions import VERSIONS, check_versions, label as _label, mark_modified  # noqa: F401  (public here too)
 
 
 def topological_order(roots, only_requires_grad=False):
@@ -147,17 +57,41 @@ def unbroadcast(grad, shape, op_name, input_index):
     return grad
 
 
+def accumulate(previous, grad):
+    """The sum of two gradient terms of one tensor (``previous`` is None for the first term).
+
+    The one place where gradients are added. The textbook rule is ``previous +
+    grad``. The speed layer keeps some terms *lazy* (``tinygraph.ops.lazy``: a
+    matmul's weight gradient as a pending ``a.T @ g``, an index's gradient as
+    pending pieces) so that the T terms of a shared weight become one tall
+    matmul; they are summed here too. With lazy gradients switched off
+    (``tinygraph.config.SPEED.lazy_gradients = False``, or the environment
+    variable ``TINYGRAPH_LAZY_GRADIENTS=0``) every term is made dense first.
+    """
+    if not SPEED.lazy_gradients:
+        grad = dense(grad)
+        return grad if previous is None else previous + grad
+    if previous is None:
+        return grad
+    if type(previous) in LAZY_GRADIENTS:
+        return previous.add(grad)
+    if type(grad) in LAZY_GRADIENTS:
+        return grad.add(previous)
+    return previous + grad
+
+
 def backward(roots, seeds, retain_grads=False, retain_graph=False):
     """Accumulate d(sum_i <roots[i], seeds[i]>)/d(leaf) into ``leaf.grad`` for every leaf
     with ``requires_grad``.
 
+    Walks the graph once in reverse topological order: each node's gradient
+    is complete when it is reached; its op's VJP turns it into one gradient per
+    input, added (``accumulate``) to what that input already received.
     Non-leaf tensors keep their gradient in ``.grad`` when they were marked
-    with ``retain_grad()`` or when ``retain_grads`` is true.
-
-    A root back-propagated once cannot be back-propagated again (its gradients
-    would be added a second time) unless every earlier call passed
-    ``retain_graph=True``: ``BackwardTwiceError``. A VJP input modified after
-    use raises ``ModifiedInPlaceError`` (see ``check_versions``).
+    with ``retain_grad()`` or when ``retain_grads`` is true. A root
+    back-propagated once cannot be back-propagated again unless every earlier
+    call passed ``retain_graph=True`` (``BackwardTwiceError``); a VJP input
+    modified after use raises ``ModifiedInPlaceError`` (``tinygraph.versions``).
     """
     for root in roots:
         if getattr(root, "_backwarded", False):
@@ -171,41 +105,31 @@ def backward(roots, seeds, retain_grads=False, retain_graph=False):
     last_modified = VERSIONS.last
     grads = {}
     for root, seed in zip(roots, seeds):
-        grads[root] = grads[root] + seed if root in grads else seed
-    pop = grads.pop
+        grads[root] = accumulate(grads.get(root), seed)
     for node in reversed(order):
-        grad = pop(node, None)
+        grad = grads.pop(node, None)
         if grad is None:
             continue  # not downstream of a seeded root
         fn = node._fn
         if fn is None or node._retain or retain_grads:
-            if type(grad) in LAZY_GRADIENTS:
-                grad = grad.materialize()
+            grad = dense(grad)
             _accumulate_into(node, grad)
             if fn is None:
                 continue
-        elif type(grad) in LAZY_GRADIENTS and not fn.lazy_grad:
-            grad = grad.materialize()
+        elif not fn.lazy_grad:
+            grad = dense(grad)
         if node._seq < last_modified:
             check_versions(node)
         parents = node.parents
         in_grads = fn.vjp(grad, node._data, *[p._data for p in parents], **node._attrs)
-        for parent, pgrad in zip(parents, in_grads):
+        for position, (parent, pgrad) in enumerate(zip(parents, in_grads)):
             if pgrad is None or not parent.requires_grad:
                 continue
             if pgrad.shape != parent._data.shape:
                 if node._seq < last_modified:
                     check_versions(node, only=parent)
-                pgrad = unbroadcast(_dense(pgrad), parent._data.shape, fn.name, parents.index(parent))
-            previous = grads.get(parent)
-            if previous is None:
-                grads[parent] = pgrad
-            elif type(previous) in LAZY_GRADIENTS:
-                previous.add(pgrad)
-            elif type(pgrad) in LAZY_GRADIENTS:
-                grads[parent] = pgrad.add(previous)
-            else:
-                grads[parent] = previous + pgrad
+                pgrad = unbroadcast(dense(pgrad), parent._data.shape, fn.name, position)
+            grads[parent] = accumulate(grads.get(parent), pgrad)
     if not retain_graph:
         for root in roots:
             root._backwarded = True

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import os
 import threading
 
 import numpy as np
@@ -38,6 +39,21 @@ class _State(threading.local):
 
 
 STATE = _State()
+
+
+class _Speed:
+    """Process-wide switches of the speed layer (the textbook results do not depend on them).
+
+    ``lazy_gradients``: keep some gradient sums pending (``tinygraph.autograd.accumulate``).
+    Starts from the environment variable ``TINYGRAPH_LAZY_GRADIENTS`` (``0`` turns it off).
+    """
+
+    def __init__(self):
+        flag = os.environ.get("TINYGRAPH_LAZY_GRADIENTS", "1").strip().lower()
+        self.lazy_gradients = flag not in ("0", "false", "no", "off")
+
+
+SPEED = _Speed()
 
 
 def check_float_dtype(dtype, where):

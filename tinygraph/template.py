@@ -2,87 +2,22 @@
 instantiated once per call (once per time step when unrolled)."""
 from __future__ import annotations
 
-import sys
-from typing import NamedTuple
-
-import numpy as np
-
+from .buffers import BufferPool  # noqa: F401  (re-exported: where it lived before)
 from .config import STATE
 from .errors import shape_str
 from .instance import Instance, continued_run
 from .nn.module import Module
+from .structure import InstanceStructure, instance_structure  # noqa: F401
 from .tensor import Tensor, _as_operand, stack
 
 
-def _refcount(arrays, k):
-    return sys.getrefcount(arrays[k])
+class Workspace:
+    """What ``begin_unroll`` prepares for one unroll: ``inputs[t]`` is what step ``t``
+    receives. A template's hooks may keep more on it (weights concatenated once,
+    arrays from ``Template.buffers``); it lives exactly as long as the unroll needs it."""
 
-
-# What ``_refcount`` reports for an array referenced only by its list slot (measured,
-# so that it holds whatever the interpreter counts for the call's own references).
-_ONLY_THE_POOL = _refcount([np.empty(1)], 0)
-
-
-class BufferPool:
-    """Large arrays reused from one call to the next, but only when nothing else refers to them.
-
-    A training loop unrolls the same template over same-shaped batches again
-    and again. Allocating the big per-unroll arrays afresh each time costs more
-    than the arithmetic on them: freed blocks of that size go back to the OS
-    and come back as fresh pages to fault in. A pool hands the same arrays out
-    again instead, under one rule that keeps it safe: ``get`` returns an array
-    only if the pool holds the *only* reference to it. Every numpy view keeps a
-    reference to the array that owns its memory, so any tensor still alive
-    from an earlier graph whose data lives in a pooled array (an output, a
-    state, a gate block, a node that keeps a slot as an attribute) keeps that
-    array out of reuse; ``get`` then allocates a new one. It never copies data
-    and never returns an array that something else can still see.
-
-    Arrays are returned uninitialised (like ``numpy.empty``): the caller
-    overwrites them. At most ``keep`` arrays are kept per key (2 covers the
-    usual loop that still holds the previous step's loss while building the
-    next graph). The pool keeps its arrays alive between calls: ``clear()``
-    (or ``Template.release_buffers()``) gives the memory back.
-    """
-
-    def __init__(self, keep=2):
-        self.keep = int(keep)
-        self._arrays = {}
-
-    def get(self, key, shape, dtype):
-        """An array of ``shape`` and ``dtype`` for ``key`` that nothing outside the pool refers to."""
-        shape, dtype = tuple(shape), np.dtype(dtype)
-        arrays = self._arrays.setdefault(key, [])
-        for k in range(len(arrays)):
-            if _refcount(arrays, k) <= _ONLY_THE_POOL and arrays[k].shape == shape and arrays[k].dtype == dtype:
-                return arrays[k]
-        array = np.empty(shape, dtype=dtype)
-        if len(arrays) >= self.keep:
-            # forget one, preferring an array of another shape (the pool only drops its reference)
-            stale = [k for k in range(len(arrays)) if arrays[k].shape != shape or arrays[k].dtype != dtype]
-            del arrays[stale[0] if stale else 0]
-        arrays.append(array)
-        return array
-
-    def in_use(self, array):
-        """Whether something outside the pool refers to ``array`` (one of the pool's arrays)."""
-        for arrays in self._arrays.values():
-            for k in range(len(arrays)):
-                if arrays[k] is array:
-                    return _refcount(arrays, k) > _ONLY_THE_POOL
-        raise ValueError("in_use: not an array of this pool")
-
-    @property
-    def nbytes(self):
-        """Bytes held by the pool's arrays."""
-        return sum(a.nbytes for arrays in self._arrays.values() for a in arrays)
-
-    def clear(self):
-        """Forget every array (they are freed once nothing else refers to them)."""
-        self._arrays.clear()
-
-    def __repr__(self):
-        return f"BufferPool({sum(len(a) for a in self._arrays.values())} arrays, {self.nbytes / 2**20:.1f} MiB)"
+    def __init__(self, inputs):
+        self.inputs = inputs
 
 
 class Template(Module):
@@ -104,19 +39,19 @@ class Template(Module):
     Hooks used by ``unroll`` (all optional):
 
     * ``initial_state(batch_size, dtype)``: the state when none is given.
-    * ``begin_unroll(xs) -> per_step_inputs``: runs once before the loop,
-      outside any instance; may precompute work shared by all steps (e.g. the
-      input projection of all T steps as one matmul) and return a ``(T, ...)``
-      tensor whose ``[t]`` is what ``step`` receives.
-    * ``step(x_t, state) -> (output, new_state)``: one time step; defaults to
-      ``forward``.
-    * ``end_unroll()``: drop whatever ``begin_unroll`` cached.
+    * ``begin_unroll(xs)``: runs once before the loop, outside any instance;
+      may precompute work shared by all steps (e.g. the input projection of
+      all T steps as one matmul). Returns either what step ``t`` receives as
+      ``[t]`` (default: ``xs``), or a ``Workspace`` whose ``inputs[t]`` it is;
+      a workspace is then passed to every ``step`` and to ``end_unroll``, so
+      the template itself holds no per-unroll state.
+    * ``step(x_t, state[, workspace]) -> (output, new_state)``: one time step;
+      defaults to ``forward``.
+    * ``end_unroll([workspace])``: runs after the loop, even when a step fails.
 
-    Each template owns a ``BufferPool`` (``self.buffers``) in which hooks may
-    keep the big per-unroll arrays (e.g. one workspace for the T steps'
-    outputs) so that the next unroll of a training loop reuses them; an array
-    is reused only when no tensor of an earlier graph still refers to it.
-    ``release_buffers()`` gives that memory back.
+    Each template owns a ``BufferPool`` (``self.buffers``, see
+    ``tinygraph.buffers``) for the big per-unroll arrays that the next unroll
+    of a training loop may reuse; ``release_buffers()`` gives that memory back.
 
     Parameters
     ----------
@@ -150,49 +85,9 @@ class Template(Module):
             STATE.instance = previous
 
     def structure(self, *roots):
-        """The structure of one instance of this template in the graph of ``roots``.
-
-        Returns an ``InstanceStructure``: the nodes of one instance (the second
-        step of the first run of this template in the graph that has two, or
-        the first step when no run has; with the nodes of templates called
-        inside it), and the
-        recurrent state edges, i.e. the edges from the previous instance of
-        the same run into this one as ``(producer, consumer)`` pairs. Every
-        instance of an unrolled template has the same structure; this is what
-        a folded drawing shows once, with the recurrent edges drawn back into it.
-        """
-        from .graph import Graph
-
-        nodes_of = {}  # instance of this template -> its nodes (nested calls included)
-        for n in Graph(*roots).nodes:
-            inst = n.instance
-            while inst is not None:
-                if inst.belongs_to(self):
-                    nodes_of.setdefault(inst, []).append(n)
-                    break
-                inst = inst.parent
-        if not nodes_of:
-            raise ValueError(f"structure: no instance of {self.template_name} in this graph")
-        runs = {}  # run -> its instances, runs in graph order
-        for inst in nodes_of:
-            runs.setdefault(inst.run, []).append(inst)
-        # the first run with a step 1 (so that the recurrent edges show), else the first run
-        steps = next((s for s in runs.values() if len(s) > 1), next(iter(runs.values())))
-        steps = sorted(steps, key=lambda inst: inst.index)
-        chosen = steps[1] if len(steps) > 1 else steps[0]
-        previous = {inst for inst in steps if inst.index == chosen.index - 1}
-        nodes = nodes_of[chosen]
-
-        def made_in_previous(p):
-            inst = p.instance
-            while inst is not None:
-                if inst in previous:
-                    return True
-                inst = inst.parent
-            return False
-
-        recurrent = [(p, n) for n in nodes for p in n.parents if made_in_previous(p)]
-        return InstanceStructure(self.template_name, chosen.index, nodes, recurrent)
+        """The nodes of one instance of this template in the graph of ``roots`` and the
+        recurrent edges entering it (``tinygraph.structure.instance_structure``)."""
+        return instance_structure(self, *roots)
 
     def initial_state(self, batch_size, dtype):
         raise ValueError(
@@ -202,20 +97,11 @@ class Template(Module):
     def begin_unroll(self, xs):
         return xs
 
-    def step(self, x, state):
+    def step(self, x, state, workspace=None):
         return self.forward(x, state)
 
-    def end_unroll(self):
+    def end_unroll(self, workspace=None):
         pass
-
-
-class InstanceStructure(NamedTuple):
-    """One instance of a template: its nodes and the recurrent edges entering it."""
-
-    template_name: str
-    index: int
-    nodes: list  # the instance's tensors, in topological order
-    recurrent_edges: list  # (tensor of instance index-1, tensor of this instance that reads it)
 
 
 def flatten_state(state):
@@ -254,7 +140,8 @@ def unroll(template, xs, state=None):
                 outputs.append(y)
             return stack(outputs, axis=0), state
 
-    (``begin_unroll``/``end_unroll`` wrap the loop; see ``Template``.)
+    (``begin_unroll``/``end_unroll`` wrap the loop, and a ``Workspace`` returned by
+    ``begin_unroll`` is passed to each step; see ``Template``.)
 
     The instance index is the time step. A fresh unroll starts a new *run*
     and counts from 0. An unroll that continues from a state made by step
@@ -305,7 +192,10 @@ def unroll(template, xs, state=None):
         state = template.initial_state(xs.shape[1], xs.dtype)
     name = template.template_name
     run, start = continued_run(template, state)
-    per_step = template.begin_unroll(xs)
+    prepared = template.begin_unroll(xs)
+    workspace = prepared if isinstance(prepared, Workspace) else None
+    per_step = prepared.inputs if workspace is not None else prepared
+    extra = () if workspace is None else (workspace,)
     outputs = []
     previous_instance = STATE.instance
     try:
@@ -313,25 +203,26 @@ def unroll(template, xs, state=None):
             # (instance_scope inlined: a context manager per step costs more than the step's bookkeeping)
             STATE.instance = Instance(run, start + t, previous_instance)
             try:
-                result = template.step(per_step[t], state)
+                result = template.step(per_step[t], state, *extra)
             finally:
                 STATE.instance = previous_instance
-            if not (isinstance(result, tuple) and len(result) == 2):
-                raise TypeError(
-                    f"unroll: {name}.step must return (output, new_state), got {type(result).__name__} at step {t}"
-                )
-            output, new_state = result
-            before, after = _state_shapes(state), _state_shapes(new_state)
-            if before != after:
-                raise ValueError(
-                    f"unroll: {name} at step {t} returned a state of shape(s) {after}, "
-                    f"but received a state of shape(s) {before}; the state must keep its shape"
-                )
-            if not isinstance(output, Tensor):
-                raise TypeError(f"unroll: {name} at step {t} returned an output of type "
-                                f"{type(output).__name__}, expected a Tensor")
+            output, state = _checked_step(name, t, result, state)
             outputs.append(output)
-            state = new_state
     finally:
-        template.end_unroll()
+        template.end_unroll(*extra)
     return stack(outputs, axis=0), state
+
+
+def _checked_step(name, t, result, state):
+    """``(output, new_state)`` of step ``t``, or a clear error naming the step."""
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise TypeError(f"unroll: {name}.step must return (output, new_state), got {type(result).__name__} at step {t}")
+    output, new_state = result
+    before, after = _state_shapes(state), _state_shapes(new_state)
+    if before != after:
+        raise ValueError(f"unroll: {name} at step {t} returned a state of shape(s) {after}, "
+                         f"but received a state of shape(s) {before}; the state must keep its shape")
+    if not isinstance(output, Tensor):
+        raise TypeError(f"unroll: {name} at step {t} returned an output of type "
+                        f"{type(output).__name__}, expected a Tensor")
+    return output, new_state

@@ -1,4 +1,4 @@
-"""Buffer reuse across training steps (Template.buffers, tinygraph.template.BufferPool).
+"""Buffer reuse across training steps (Template.buffers, tinygraph.buffers.BufferPool).
 
 The fused cells (LSTM: ``lstm_cell``, GRU: ``gru_cell``) write their step
 outputs, pre-activation gradients and input projection into pooled arrays that
@@ -19,7 +19,6 @@ import pytest
 import tinygraph as tg
 from tinygraph import models
 from tinygraph.models.bptt import truncated_bptt
-from tinygraph.template import BufferPool
 
 D, H, B, T = 3, 4, 2, 5
 
@@ -81,14 +80,14 @@ def test_pool_reuses_arrays_once_the_graph_is_gone(cell):
     run(cell, model, rng.normal(size=(T, B, D)))
     gc.collect()
     pool = model.cell.buffers
-    arrays = {key: list(v) for key, v in pool._arrays.items()}
+    arrays = {key: list(v) for key, v in {k: pool.arrays(k) for k in pool.keys()}.items()}
     assert set(arrays) == {"x_proj", "steps", "step_grads"}
     addresses = {key: v[0].ctypes.data for key, v in arrays.items()}
     del arrays
     for _ in range(3):
         run(cell, model, rng.normal(size=(T, B, D)))
     # nothing kept between steps: the same arrays served every step
-    assert {key: [a.ctypes.data for a in v] for key, v in pool._arrays.items()} == \
+    assert {key: [a.ctypes.data for a in v] for key, v in {k: pool.arrays(k) for k in pool.keys()}.items()} == \
         {key: [address] for key, address in addresses.items()}
 
 
@@ -169,7 +168,7 @@ def test_training_loop_that_holds_the_previous_loss_gets_right_gradients(cell):
             np.testing.assert_allclose(g, unfused[name], rtol=1e-10, atol=1e-12, err_msg=f"step {step} {name}")
         if previous is not None:
             assert previous.item() == previous_value
-    assert all(len(v) <= model.cell.buffers.keep for v in model.cell.buffers._arrays.values())
+    assert all(len(v) <= model.cell.buffers.keep for v in [model.cell.buffers.arrays(k) for k in model.cell.buffers.keys()])
 
 
 @each_cell
@@ -302,36 +301,9 @@ def test_rnn_projection_is_reused_only_when_nothing_refers_to_it():
     np.testing.assert_array_equal(out1.data, kept_out)
     del proj, out1, h1, out, h
     gc.collect()
-    arrays = list(pool._arrays["x_proj"])
+    arrays = pool.arrays("x_proj")
     assert len(arrays) <= pool.keep
     address = {a.ctypes.data for a in arrays}
     del arrays
     model(tg.tensor(x1))[0].sum().backward()
-    assert {a.ctypes.data for a in pool._arrays["x_proj"]} <= address
-
-
-# -- BufferPool on its own -------------------------------------------------------------
-def test_buffer_pool_hands_out_only_unreferenced_arrays():
-    pool = BufferPool(keep=2)
-    a = pool.get("k", (3, 4), np.float32)
-    assert pool.in_use(a)  # the local variable `a`
-    b = pool.get("k", (3, 4), np.float32)
-    assert b is not a
-    del b
-    view = a[1:, :2]
-    del a
-    c = pool.get("k", (3, 4), np.float32)  # the first one is still seen through `view`
-    assert not np.shares_memory(c, view)
-    holder = {"attr": c}
-    del c
-    d = pool.get("k", (3, 4), np.float32)  # both referenced: a new one, the pool keeps 2
-    assert not np.shares_memory(d, view) and not np.shares_memory(d, holder["attr"])
-    assert len(pool._arrays["k"]) == 2
-    del d, holder, view
-    e = pool.get("k", (3, 4), np.float32)
-    assert e.shape == (3, 4) and e.dtype == np.float32
-    assert pool.get("k", (5,), np.float64).shape == (5,)
-    pool.clear()
-    assert pool.nbytes == 0
-    with pytest.raises(ValueError):
-        pool.in_use(e)
+    assert {a.ctypes.data for a in pool.arrays("x_proj")} <= address

@@ -3,14 +3,15 @@ shape errors, the graph it makes under unroll, and fused vs unfused in float32.
 
 What the fused GRU shares with the fused LSTM is tested once for both: buffer reuse
 across training steps in tests/models/test_buffer_reuse.py; the fused ops writing into
-their buffers, refusing a read-only one, and their lazy output gradient in
-tests/tinygraph/test_buffers_and_lazy_grads.py."""
+the scratch they own, refusing a read-only one, and their lazy output gradient in
+tests/models/test_fused_ops.py."""
 import numpy as np
 import pytest
 
 import tinygraph as tg
 from tinygraph import models
 from tinygraph.errors import ShapeError
+from tinygraph.models._fused_ops import GRUCellOp
 from tinygraph.ops import OPS
 from tinygraph.tensor import apply
 
@@ -48,18 +49,19 @@ def test_gru_cell_forward_is_the_gru_equations():
 
 
 @pytest.mark.parametrize("what, bad, message", [
-    ("buffer", np.empty((5, 3, 5)), r"buffer must be a writeable array of shape \(5,3,4\)"),
-    ("buffer", np.empty((5, 3, 4), np.float32), r"dtype float64"),
-    ("grad_buffer", np.empty((3, 12)), r"grad_buffer must be a writeable array of shape \(3,16\)"),
-    ("grad_buffer", np.empty((3, 16))[::1].view(), None),  # a fine (writeable) view
-    ("buffer", "no", r"got str"),
+    ("out", np.empty((5, 3, 5)), r"out scratch must be a writeable array of shape \(5,3,4\)"),
+    ("out", np.empty((5, 3, 4), np.float32), r"dtype float64"),
+    ("grad", np.empty((3, 12)), r"grad scratch must be a writeable array of shape \(3,16\)"),
+    ("grad", np.empty((3, 16))[::1].view(), None),  # a fine (writeable) view
+    ("out", "no", r"got str"),
 ])
-def test_gru_cell_buffer_errors(what, bad, message):
+def test_gru_cell_scratch_errors(what, bad, message):
+    xs = [tg.tensor(a, requires_grad=True) for a in gru_inputs()]
     if message is None:
-        apply(GRU_CELL, *gru_inputs(), **{what: bad})
+        apply(GRUCellOp(**{what: bad}), *xs)[0].sum().backward()
         return
     with pytest.raises(ShapeError, match=message):
-        apply(GRU_CELL, *gru_inputs(), **{what: bad})
+        apply(GRUCellOp(**{what: bad}), *xs)[0].sum().backward()
 
 
 @pytest.mark.parametrize("shapes", [

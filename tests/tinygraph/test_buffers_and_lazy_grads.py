@@ -1,16 +1,23 @@
-"""Output buffers of ops, zero-copy joins of adjacent slots, and lazy gradients
-(ScatterSum pieces read by the VJPs of lstm_cell and gru_cell, OuterSum runs over
-adjacent terms). gru_cell's equations and error messages are in tests/models/test_gru_fused.py."""
+"""Zero-copy joins of adjacent slots, lazy gradients (ScatterSum, OuterSum runs over
+adjacent terms) and the switch that turns them off. The fused cells' ops (which own
+scratch arrays and read ScatterSum pieces) are tested in tests/models/test_fused_ops.py."""
 import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph.errors import ShapeError
 from tinygraph.ops import OPS, OuterSum, ScatterSum, join_tiles
 from tinygraph.tensor import apply
 
-LSTM = OPS["lstm_cell"]
-GRU = OPS["gru_cell"]
+
+
+class MatMulInto(type(OPS["matmul"])):
+    """A matmul whose instance owns the array it writes into (as a fused cell's step does)."""
+
+    def __init__(self, out):
+        self.out = out
+
+    def forward(self, a, b):
+        return np.matmul(a, b, out=self.out)
 rng = np.random.default_rng(0)
 
 
@@ -94,104 +101,19 @@ def test_outer_sum_over_adjacent_slots_equals_the_sum_of_products(order):
     np.testing.assert_allclose(total.materialize(), want, rtol=1e-12)
 
 
-# -- lstm_cell and gru_cell: buffers and lazy output gradient --------------------------
-def lstm_inputs(B=3, K=2, H=4, dtype=np.float64):
-    return (rng.normal(size=(B, 4 * H)).astype(dtype), rng.normal(size=(B, K)).astype(dtype),
-            rng.normal(size=(K, 4 * H)).astype(dtype), rng.normal(size=(B, H)).astype(dtype))
-
-
-def gru_inputs(B=3, H=4, dtype=np.float64):
-    return (rng.normal(size=(B, 3 * H)).astype(dtype), rng.normal(size=(B, H)).astype(dtype),
-            rng.normal(size=(H, 3 * H)).astype(dtype), rng.normal(size=(H,)).astype(dtype))
-
-
-# the fused ops: (op, inputs, blocks of the output); the blocks are lstm_cell
-# [h c i f o g tanh(c)] and gru_cell [h r z n hn]. Both take a (B, 4H) grad_buffer for
-# the pre-activation gradient, of which x_proj's gradient is the first columns.
-FUSED = [pytest.param(LSTM, lstm_inputs, 7, id="lstm_cell"), pytest.param(GRU, gru_inputs, 5, id="gru_cell")]
-
-
-@pytest.mark.parametrize("op, inputs, n_blocks", FUSED)
-def test_fused_cell_writes_into_its_buffers_and_matches_fresh_arrays(op, inputs, n_blocks):
-    arrays = inputs()
-    B, H = 3, 4  # the inputs' defaults
-    buffer, grad_buffer = np.full((n_blocks, B, H), np.nan), np.full((B, 4 * H), np.nan)
-    xs = [tg.tensor(a, requires_grad=True) for a in arrays]
-    ys = [tg.tensor(a, requires_grad=True) for a in arrays]
-    out = apply(op, *xs, buffer=buffer, grad_buffer=grad_buffer)
-    ref = apply(op, *ys)
-    assert out.data is buffer
-    np.testing.assert_array_equal(out.data, ref.data)
-    G = rng.normal(size=out.shape)
-    out.backward(G)
-    ref.backward(G)
-    for x, y in zip(xs, ys):
-        np.testing.assert_allclose(x.grad, y.grad, rtol=1e-12)
-    np.testing.assert_allclose(grad_buffer[:, :arrays[0].shape[1]], xs[0].grad)
-
-
-@pytest.mark.parametrize("op, inputs, n_blocks", FUSED)
-def test_fused_cell_read_only_buffer_is_refused(op, inputs, n_blocks):
-    arrays = inputs()
-    buf = np.empty((n_blocks, 3, 4))
-    buf.flags.writeable = False
-    with pytest.raises(ShapeError, match="read-only"):
-        apply(op, *arrays, buffer=buf)
-
-
-@pytest.mark.parametrize("what, bad, message", [
-    ("buffer", np.empty((7, 3, 5)), r"buffer must be a writeable array of shape \(7,3,4\)"),
-    ("buffer", np.empty((7, 3, 4), np.float32), r"dtype float64"),
-    ("grad_buffer", np.empty((3, 4)), r"grad_buffer must be a writeable array of shape \(3,16\)"),
-    ("grad_buffer", np.empty((3, 16))[::1].view(), None),  # a fine (writeable) view
-    ("buffer", "no", r"got str"),
-])
-def test_lstm_cell_buffer_errors(what, bad, message):
-    arrays = lstm_inputs()
-    if message is None:
-        apply(LSTM, *arrays, **{what: bad})
-        return
-    with pytest.raises(ShapeError, match=message):
-        apply(LSTM, *arrays, **{what: bad})
-
-
-@pytest.mark.parametrize("op, inputs, blocks", [
-    *[pytest.param(LSTM, lstm_inputs, blocks, id=f"lstm_cell-{blocks}")
-      for blocks in [(0,), (1,), (0, 1), (0, 0, 1), (0, 1, 3), (6,), (1, 1)]],
-    *[pytest.param(GRU, gru_inputs, blocks, id=f"gru_cell-{blocks}")
-      for blocks in [(0,), (0, 0), (1,), (0, 2), (0, 3, 4), (4,)]],
-])
-def test_fused_cell_lazy_output_gradient_equals_the_dense_one(op, inputs, blocks):
-    arrays = inputs()
-    out = op.forward(*arrays)
-    lazy = None
-    dense = np.zeros(out.shape)
-    for k in blocks:
-        value = rng.normal(size=out.shape[1:])
-        piece = ScatterSum(out.shape, out.dtype, k, value)
-        lazy = piece if lazy is None else lazy.add(piece)
-        dense[k] += value
-    got = op.vjp(lazy, out, *arrays)
-    want = op.vjp(dense, out, *arrays)
-    assert len(got) == len(want) == len(arrays)
-    for a, b in zip(got, want):
-        np.testing.assert_allclose(OuterSum.materialize(a) if type(a) is OuterSum else a,
-                                   OuterSum.materialize(b) if type(b) is OuterSum else b, rtol=1e-12, atol=1e-15)
-
-
 # -- matmul buffer and zero-copy stack ----------------------------------------------------
-def test_matmul_writes_into_its_buffer():
+def test_an_op_owning_its_output_array_writes_into_it_and_matmul_takes_no_buffer_attribute():
     a, b = rng.normal(size=(5, 3)), rng.normal(size=(3, 4))
     A, Bt = tg.tensor(a, requires_grad=True), tg.tensor(b, requires_grad=True)
     buf = np.empty((5, 4))
-    out = apply(OPS["matmul"], A, Bt, buffer=buf)
-    assert out.data is buf
+    out = apply(MatMulInto(buf), A, Bt)
+    assert out.data is buf and out.op == "matmul" and out.attrs == {}
     np.testing.assert_allclose(buf, a @ b)
     out.sum().backward()
     np.testing.assert_allclose(A.grad, np.ones((5, 4)) @ b.T)
     np.testing.assert_allclose(Bt.grad, a.T @ np.ones((5, 4)))
-    with pytest.raises(ShapeError, match=r"matmul: buffer must be a writeable array of shape \(5,4\)"):
-        apply(OPS["matmul"], A, Bt, buffer=np.empty((4, 5)))
+    with pytest.raises(TypeError):  # buffers are not op arguments
+        apply(OPS["matmul"], A, Bt, buffer=np.empty((5, 4)))
 
 
 def test_stack_of_adjacent_workspace_slots_is_a_read_only_view_with_the_right_gradient():
@@ -199,7 +121,7 @@ def test_stack_of_adjacent_workspace_slots_is_a_read_only_view_with_the_right_gr
     A = tg.tensor(rng.normal(size=(2, 5)), requires_grad=True)
     Ws = [tg.tensor(rng.normal(size=(5, 3)), requires_grad=True) for _ in range(4)]
     workspace = np.empty((4, 2, 3))
-    steps = [apply(OPS["matmul"], A, Ws[t], buffer=workspace[t]) for t in range(4)]
+    steps = [apply(MatMulInto(workspace[t]), A, Ws[t]) for t in range(4)]
     s = tg.stack(steps, axis=0)
     assert np.shares_memory(s.data, workspace) and not s.data.flags.writeable
     G = rng.normal(size=s.shape)

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import tinygraph as tg
 from op_cases import STRATEGIES
+from tinygraph import models  # noqa: F401,E402  (the fused recurrent ops are custom ops registered by models)
 from tinygraph.ops import OPS, OuterSum
 from tinygraph.tensor import apply
 
@@ -16,6 +17,10 @@ OP_NAMES = sorted(OPS)
 def test_every_op_kind_has_a_strategy():
     missing = {name: op.kind for name, op in OPS.items() if op.kind not in STRATEGIES}
     assert not missing, f"ops without an input strategy for the gradient tests: {missing}"
+
+
+def test_the_gradient_tests_cover_the_fused_recurrent_ops_registered_by_models():
+    assert {"lstm_cell", "gru_cell"} <= set(OP_NAMES)
 
 
 def test_table_has_the_contract_ops():

@@ -4,24 +4,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError, shape_str
-from .base import Op, check_buffer, register
+from .base import Op, register
 from .lazy import OuterSum
 
 
 @register
 class MatMul(Op):
-    """``a @ b`` with numpy's matmul broadcasting (1-D operands included).
-
-    Optional attribute ``buffer``: an array of the result's shape and dtype,
-    owned exclusively by this node, that the product is written into (buffer
-    reuse, see ``tinygraph.template.BufferPool``).
-    """
+    """``a @ b`` with numpy's matmul broadcasting (1-D operands included)."""
     saves = (0, 1)  # what the VJP reads (the engine checks these were not modified)
 
     name, symbol = "matmul", "@"
     kind = "matmul"
 
-    def check(self, a, b, buffer=None):
+    def check(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
             raise ShapeError(
                 f"matmul: operands must have at least 1 dimension, got shapes "
@@ -43,15 +38,11 @@ class MatMul(Op):
                     f"matmul: batch dimensions of {shape_str(a.shape)} and {shape_str(b.shape)} "
                     f"do not broadcast ({shape_str(a.shape[:-2])} vs {shape_str(b.shape[:-2])})"
                 ) from None
-        if buffer is not None:
-            check_buffer("matmul", "buffer", buffer, _matmul_shape(a.shape, b.shape), np.result_type(a, b))
 
-    def forward(self, a, b, buffer=None):
-        if buffer is not None:
-            return np.matmul(a, b, out=buffer)
+    def forward(self, a, b):
         return a @ b
 
-    def vjp(self, g, out, a, b, buffer=None):
+    def vjp(self, g, out, a, b):
         if a.ndim == 1 and b.ndim == 1:
             return g * b, g * a
         if a.ndim == 1:  # (k,) @ (..., k, n) -> (..., n)
