@@ -31,8 +31,6 @@ from tinygraph.nn import functional as F
 
 OUT = "out"
 EVAL = 1000  # sequences in the held-out batch every accuracy and error is measured on
-# float64: training then follows the same path on every machine's BLAS kernel
-tg.set_default_dtype(np.float64)
 SEED = 0
 rng = np.random.default_rng(SEED)
 
@@ -246,4 +244,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 1:  # python examples/sequence_patterns.py SEED: other data and initial weights
         SEED = int(sys.argv[1])
         rng = np.random.default_rng(SEED)
-    main()
+    # float64: training then follows the same path on every machine's BLAS kernel (set here,
+    # not at import, so a script importing these models keeps its own default dtype)
+    with tg.default_dtype(np.float64):
+        main()

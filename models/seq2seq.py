@@ -6,6 +6,8 @@ import numbers
 import numpy as np
 
 from tinygraph import concat, no_grad, stack
+from tinygraph.config import instance_scope
+from tinygraph.instance import Run
 from tinygraph.nn import Embedding, Linear, Module
 
 from ._build import check_tokens, hidden_of, last_layer, recurrent_layer
@@ -75,11 +77,22 @@ class Seq2Seq(Module):
             self.attention.set_mask(mask)
         return keys, state
 
-    def _readout(self, h, keys):
-        """Logits (B, V) and attention weights (B, S) or None for decoder states ``h`` (B, H)."""
+    def _readout(self, h, keys, step=None, run=None):
+        """Logits (B, V) and attention weights (B, S) or None for decoder states ``h`` (B, H).
+
+        With ``run`` (one ``tinygraph.instance.Run`` per forward pass) the attention
+        call is the instance ``("attention", step)`` of that run, so the graph counts
+        and draws one attention step per decoder step (``attention t=step``); a
+        plain template call would start a new run each time (attention has no state
+        that links one call to the next).
+        """
         if self.attention is None:
             return self.out(h), None
-        context, weights = self.attention(h, keys)
+        if run is None:
+            context, weights = self.attention(h, keys)
+        else:
+            with instance_scope(self.attention.template_name, step, run=run):
+                context, weights = self.attention.forward(h, keys)
         o = self.combine(concat([h, context], axis=1)).tanh()
         return self.out(o), weights
 
@@ -115,16 +128,18 @@ class Seq2Seq(Module):
         if sampling == 0:
             # the decoder's recurrence does not read the context (Luong), so it unrolls in one go
             hs, _ = self.decoder(self.tgt_embed(tgt_in), state)
-            steps = [self._readout(hs[t], keys) for t in range(tgt_in.shape[0])]
+            run = Run(self.attention.template_name, self.attention)
+            steps = [self._readout(hs[t], keys, t, run) for t in range(tgt_in.shape[0])]
         else:
             rng, steps, previous = as_rng(rng), [], None
+            run = None if self.attention is None else Run(self.attention.template_name, self.attention)
             for t in range(tgt_in.shape[0]):
                 token = tgt_in[t]
                 if previous is not None:
                     own = rng.random(token.shape[0]) < sampling
                     token = np.where(own, previous, token)
                 h, state = self.decoder(self.tgt_embed(token[None]), state)
-                steps.append(self._readout(h[0], keys))
+                steps.append(self._readout(h[0], keys, t, run))
                 previous = steps[-1][0].data.argmax(axis=-1)
         weights = [w for _, w in steps]
         object.__setattr__(self, "last_attention",

@@ -51,8 +51,10 @@ class Tensor:
         The name of the op that made this tensor (``None`` for a leaf).
     parents : tuple of Tensor
         The op's inputs (empty for a leaf).
-    instance : tuple (template_name, index) or None
+    instance : tinygraph.instance.Instance or None
         The template call that made this tensor (see ``tinygraph.Template``).
+        It compares equal to ``(template_name, index)`` for reading, but has
+        identity: two calls with the same name and index are two instances.
 
     Notes
     -----

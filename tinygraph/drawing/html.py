@@ -29,6 +29,7 @@ import numpy as np
 
 from ..autograd import topological_order
 from . import colors
+from .dot import _cluster_names
 from .escape import escape_html
 from .labels import folded_op_text, op_text, shape_text
 from .output import INSTALL_HINT, GraphvizNotFoundError, _check_digraph, dot_available, replace_atomically
@@ -94,11 +95,6 @@ def _node_info(node):
     return info
 
 
-def _cluster_name(key):
-    name, index = key
-    return "cluster_" + re.sub(r"\W", "_", str(name)) + ("" if index is None else f"_{index}")
-
-
 def _walk(graph, view):
     """The engine's backward walk as view node ids (consecutive repeats merged), with captions."""
     roots = list(graph.roots)
@@ -136,10 +132,12 @@ def _page_data(drawing):
         return {"nodes": {}, "clusters": {}, "steps": [], "state": [], "walk": [], "grads": False}
     graph, view = source["graph"], source["view"]
     nodes = {nid: _node_info(node) for nid, node in view.nodes.items()}
-    clusters = {_cluster_name(key): key[1] for key in view.groups if key[1] is not None}
+    # the cluster ids the DOT source uses, and each group's time step (None when folded)
+    ids = _cluster_names(view.groups)
+    clusters = {ids[key]: group.index for key, group in view.groups.items() if group.index is not None}
     for nid, node in view.nodes.items():
-        if node.group is not None and node.group[1] is not None:
-            nodes[nid]["step"] = node.group[1]
+        if node.group is not None and view.groups[node.group].index is not None:
+            nodes[nid]["step"] = view.groups[node.group].index
         elif node.kind == BLOCK and node.tensor.instance is not None:  # compact: one box per step
             nodes[nid]["step"] = node.tensor.instance[1]
     indices = sorted({info["step"] for info in nodes.values() if "step" in info})
