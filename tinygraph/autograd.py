@@ -121,7 +121,10 @@ def backward(roots, seeds, retain_grads=False, retain_graph=False):
         if node._seq < last_modified:
             check_versions(node)
         parents = node.parents
-        in_grads = fn.vjp(grad, node._data, *[p._data for p in parents], **node._attrs)
+        if fn.n_outputs == 1:
+            in_grads = fn.vjp(grad, node._data, *[p._data for p in parents], **node._attrs)
+        else:
+            in_grads = _multi_vjp(node, grad, grads, retain_grads)
         for position, (parent, pgrad) in enumerate(zip(parents, in_grads)):
             if pgrad is None or not parent.requires_grad:
                 continue
@@ -133,6 +136,22 @@ def backward(roots, seeds, retain_grads=False, retain_graph=False):
     if not retain_graph:
         for root in roots:
             root._backwarded = True
+
+
+def _multi_vjp(node, grad, grads, retain_grads):
+    """The VJP of a multi-output op, run once, from the first of its outputs that the reverse
+    walk reaches: the outputs are made together, so every gradient of every output is
+    complete by then. Takes the other outputs' gradients out of ``grads``."""
+    fn, group = node._fn, node._group
+    gs = []
+    for other in group.tensors():
+        g = grad if other is node else None if other is None else grads.pop(other, None)
+        if g is not None and other is not node:
+            g = g if fn.lazy_grad else dense(g)
+            if other._retain or retain_grads:
+                _accumulate_into(other, dense(g))
+        gs.append(g)
+    return fn.vjp(tuple(gs), group.arrays, *[p._data for p in node.parents], **node._attrs)
 
 
 def _accumulate_into(node, grad):

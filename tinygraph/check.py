@@ -150,8 +150,11 @@ def _check_node(node, index, eps, atol, rtol, samples, budget, rng):
     xs = [np.array(p.data, dtype=np.float64, copy=True) for p in node.parents]
     where = describe_node(node, index)
 
+    k = None if fn.n_outputs == 1 else node._group.index(node)  # which output of a multi-output op
+
     def forward(arrays):
-        return np.asarray(fn.forward(*arrays, **attrs), dtype=np.float64)
+        result = fn.forward(*arrays, **attrs)
+        return np.asarray(result if k is None else result[k], dtype=np.float64)
 
     def fail(message, **info):
         error = GradcheckError(f"check_graph: node {where}: {message}")
@@ -167,7 +170,12 @@ def _check_node(node, index, eps, atol, rtol, samples, budget, rng):
     budget.spend(1)
     g = rng.standard_normal(out.shape)
     try:
-        grads = fn.vjp(g.copy(), out.copy(), *[x.copy() for x in xs], **attrs)
+        if k is None:
+            grads = fn.vjp(g.copy(), out.copy(), *[x.copy() for x in xs], **attrs)
+        else:  # this output's gradient only
+            outs = [np.asarray(o, dtype=np.float64) for o in fn.forward(*xs, **attrs)]
+            gs = tuple(g.copy() if i == k else None for i in range(len(outs)))
+            grads = fn.vjp(gs, tuple(outs), *[x.copy() for x in xs], **attrs)
     except Exception as exc:
         raise fail(f"vjp raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(grads, (tuple, list)) or len(grads) != len(xs):

@@ -163,8 +163,8 @@ def unroll(template, xs, state=None):
 
     Returns
     -------
-    outputs : Tensor of shape (T, B, ...)
-        The per-step outputs, stacked.
+    outputs : Tensor of shape (T, B, ...), or a tuple of them
+        The per-step outputs, stacked (each one on its own when a step returns a tuple).
     final_state
         The state after the last step, same structure as ``state``.
 
@@ -210,6 +210,8 @@ def unroll(template, xs, state=None):
             outputs.append(output)
     finally:
         template.end_unroll(*extra)
+    if isinstance(outputs[0], tuple):  # several outputs per step: each stacked on its own
+        return tuple(stack([o[k] for o in outputs], axis=0) for k in range(len(outputs[0]))), state
     return stack(outputs, axis=0), state
 
 
@@ -222,7 +224,8 @@ def _checked_step(name, t, result, state):
     if before != after:
         raise ValueError(f"unroll: {name} at step {t} returned a state of shape(s) {after}, "
                          f"but received a state of shape(s) {before}; the state must keep its shape")
-    if not isinstance(output, Tensor):
+    if not (isinstance(output, Tensor) or isinstance(output, tuple) and output
+            and all(isinstance(o, Tensor) for o in output)):
         raise TypeError(f"unroll: {name} at step {t} returned an output of type "
-                        f"{type(output).__name__}, expected a Tensor")
+                        f"{type(output).__name__}, expected a Tensor or a tuple of Tensors")
     return output, new_state

@@ -5,6 +5,8 @@ import itertools
 import math
 import numbers
 
+import weakref
+
 import numpy as np
 
 from . import autograd
@@ -70,7 +72,9 @@ class Tensor:
                  "_seq", "__weakref__",
                  # set only when needed (read with getattr): the stamp of the last assignment
                  # to ``.data`` (see ``data``), and the mark of a root already back-propagated
-                 "_mutated", "_backwarded")
+                 "_mutated", "_backwarded",
+                 # set only on the outputs of a multi-output op: their ``OutputGroup``
+                 "_group")
     # -- numpy interop (the policy and its tables: tinygraph/numpy_protocol.py) ---------
     # numpy functions and ufuncs run the tinygraph op (``np.exp(t)``, ``ndarray + t`` and
     # ``np.sum(t)`` are Tensors on the graph), read the value where nothing is
@@ -603,6 +607,8 @@ def apply(fn, *inputs, **attrs):
     except (ValueError, IndexError) as exc:
         shapes = " and ".join(shape_str(a.shape) for a in arrays)
         raise ShapeError(f"{fn.name}: failed on inputs of shape {shapes}: {exc}") from None
+    if fn.n_outputs != 1:
+        return _apply_multi(fn, inputs, attrs, out)
     if out.__class__ is not np.ndarray:
         out = np.asarray(out)  # reductions to a scalar return numpy scalars
     t = _new_tensor(Tensor)
@@ -628,6 +634,55 @@ def apply(fn, *inputs, **attrs):
 
 
 _new_tensor = Tensor.__new__
+
+
+class OutputGroup:
+    """The outputs of one application of a multi-output op: their arrays (what the VJP
+    receives as ``out``) and weak references to their tensors (no reference cycle)."""
+
+    __slots__ = ("arrays", "refs")
+
+    def __init__(self, arrays, tensors):
+        self.arrays = arrays
+        self.refs = tuple(weakref.ref(t) for t in tensors)
+
+    def tensors(self):
+        """The output tensors, None for one that no longer exists."""
+        return [r() for r in self.refs]
+
+    def index(self, tensor):
+        return next(k for k, r in enumerate(self.refs) if r() is tensor)
+
+
+def _apply_multi(fn, inputs, attrs, outs):
+    """The tuple of output Tensors of a multi-output op (``Op.n_outputs``)."""
+    if not isinstance(outs, (tuple, list)) or len(outs) != fn.n_outputs:
+        raise TypeError(f"{fn.name}: forward must return a tuple of {fn.n_outputs} arrays "
+                        f"(n_outputs), got {type(outs).__name__}")
+    arrays = tuple(np.asarray(o) for o in outs)
+    tensors = []
+    for a in arrays:
+        t = apply(_Identity(a), *inputs)  # a node like any other, with this op's parents
+        t._fn, t._attrs = (fn, attrs) if t._fn is not None else (None, t._attrs)
+        tensors.append(t)
+    group = OutputGroup(arrays, tensors)
+    for t in tensors:
+        t._group = group
+    return tuple(tensors)
+
+
+class _Identity:
+    """Stands in for the op while ``apply`` records one output of a multi-output op."""
+
+    n_outputs = 1
+    check = None
+    name = "output"
+
+    def __init__(self, array):
+        self.array = array
+
+    def forward(self, *xs):
+        return self.array
 
 
 def _convert_operands(fn, inputs):

@@ -89,6 +89,11 @@ class Op:
     domain = "real"
     symbol = None  # short label for drawings, e.g. "+"
     check = None
+    # How many tensors ``forward`` returns. With more than one, ``forward`` returns a tuple
+    # of arrays, ``apply`` a tuple of Tensors (each a node with the op's inputs as parents),
+    # and ``vjp(gs, outs, *xs)`` receives the tuples of output gradients (None for an output
+    # that received none) and of output arrays.
+    n_outputs = 1
     # True if ``vjp`` accepts a lazy output gradient (a ``ScatterSum``) as ``g``;
     # otherwise the engine materialises it first.
     lazy_grad = False
