@@ -15,6 +15,12 @@ script checks they agree before timing.
 
 BLAS runs on one thread for both (set below, before numpy is imported).
 
+When PyTorch is importable, its fused layer (``nn.LSTM``/``nn.GRU``/``nn.RNN``, one
+thread: ``torch.set_num_threads(1)``) runs the same model on the same weights and
+data in the same process, interleaved with the other two, as extra columns (its
+gradients are checked against the hand-written ones first). PyTorch is never
+needed: without it those columns are left out.
+
 Usage::
 
     python benchmarks/bench_rnn.py                  # the full table
@@ -242,6 +248,65 @@ def check_agreement(model, w, idx, targets, cell):
 
 
 # ---------------------------------------------------------------------------
+# PyTorch's fused layer on the same weights (optional)
+# ---------------------------------------------------------------------------
+try:
+    import torch  # noqa: E402
+
+    torch.set_num_threads(1)
+except ImportError:  # the columns are optional
+    torch = None
+
+# PyTorch's gate order within its fused matrices, in the baseline's gate letters
+TORCH_GATES = {"lstm": "ifgo", "gru": "rzn"}
+
+
+def torch_model(w, cell):
+    """(layer, parameters dict) of PyTorch holding the baseline's weights ``w``, in float32."""
+    H = w["Wh"].shape[0]
+    layer = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](EMBED, H)
+    Wx, Wh, b = w["Wx"], w["Wh"], w["b"]
+    if cell in TORCH_GATES:
+        ours = GATE_ORDER[cell]
+        cols = [np.arange(ours.index(k) * H, ours.index(k) * H + H) for k in TORCH_GATES[cell]]
+        order = np.concatenate(cols)
+        Wx, Wh, b = Wx[:, order], Wh[:, order], b[order]
+    b_hh = np.zeros_like(b)
+    if cell == "gru":
+        b_hh[2 * H:] = w["b_hn"]  # torch's n gate: tanh(x W_in + b_in + r * (h W_hn + b_hn))
+    with torch.no_grad():
+        layer.weight_ih_l0.copy_(torch.from_numpy(np.ascontiguousarray(Wx.T)))
+        layer.weight_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(Wh.T)))
+        layer.bias_ih_l0.copy_(torch.from_numpy(b))
+        layer.bias_hh_l0.copy_(torch.from_numpy(b_hh))
+    params = {"E": torch.tensor(w["E"], requires_grad=True), "W_out": torch.tensor(w["W_out"], requires_grad=True),
+              "b_out": torch.tensor(w["b_out"], requires_grad=True)}
+    return layer, params
+
+
+def torch_step(model, idx, targets):
+    layer, params = model
+    for p in list(layer.parameters()) + list(params.values()):
+        p.grad = None
+    T, B = idx.shape
+    hs, _ = layer(params["E"][idx])
+    logits = hs.reshape(T * B, -1) @ params["W_out"] + params["b_out"]
+    loss = torch.nn.functional.cross_entropy(logits, targets.reshape(-1))
+    loss.backward()
+    return loss
+
+
+def check_torch(model, w, idx, targets, cell):
+    loss = torch_step(model, idx, targets)
+    ref_loss, ref = numpy_step(w, idx, targets, cell)
+    got = model[1]["W_out"].grad.numpy()
+    worst = float(np.max(np.abs(got - ref["W_out"]))) / float(np.max(np.abs(ref["W_out"])))
+    if abs(loss.item() - ref_loss) > 1e-4 * abs(ref_loss) or worst > 1e-3:
+        raise SystemExit(f"bench_rnn: PyTorch and numpy disagree (loss {loss.item()} vs {ref_loss}, "
+                         f"W_out gradient {worst:.2e})")
+
+
+# ---------------------------------------------------------------------------
 # timing
 # ---------------------------------------------------------------------------
 def timed(fn, *args):
@@ -266,13 +331,21 @@ def bench_one(cell, H, T, repeats, rng):
     idx = rng.integers(0, VOCAB, (T, BATCH))
     targets = rng.integers(0, VOCAB, (T, BATCH))
     worst = check_agreement(model, w, idx, targets, cell)
-    tg_times, np_times = [], []
-    for _ in range(repeats):  # interleaved, so load changes hit both alike
-        tg_times.append(timed(tinygraph_step, model, idx, targets))
-        np_times.append(timed(numpy_step, w, idx, targets, cell))
-    tg_wall, tg_cpu, tg_faults = np.median(tg_times, axis=0)
-    np_wall, np_cpu, np_faults = np.median(np_times, axis=0)
-    return float(tg_wall), float(np_wall), float(tg_cpu / np_cpu), int(tg_faults), int(np_faults), worst
+    runs = [("tg", tinygraph_step, (model, idx, targets)), ("np", numpy_step, (w, idx, targets, cell))]
+    if torch is not None:
+        tmodel, t_idx, t_targets = torch_model(w, cell), torch.from_numpy(idx), torch.from_numpy(targets)
+        check_torch(tmodel, w, t_idx, t_targets, cell)
+        runs.append(("torch", torch_step, (tmodel, t_idx, t_targets)))
+    times = {name: [] for name, _, _ in runs}
+    for _ in range(repeats):  # interleaved, so load changes hit all alike
+        for name, fn, fargs in runs:
+            times[name].append(timed(fn, *fargs))
+    med = {name: np.median(v, axis=0) for name, v in times.items()}
+    tg_wall, tg_cpu, tg_faults = med["tg"]
+    np_wall, np_cpu, np_faults = med["np"]
+    torch_wall, torch_cpu = (float(med["torch"][0]), float(med["torch"][1])) if "torch" in med else (None, None)
+    return (float(tg_wall), float(np_wall), float(tg_cpu / np_cpu), int(tg_faults), int(np_faults), worst,
+            torch_wall, None if torch_cpu is None else float(tg_cpu / torch_cpu))
 
 
 def graph_summary(cell, H, T, rng):
@@ -290,21 +363,43 @@ def run_table(args):
     print("ratio = tinygraph / numpy wall time; cpu ratio = the same for process CPU time (less sensitive to "
           "other load on the machine)")
     print(f"numpy {np.__version__}, python {sys.version.split()[0]}")
+    if torch is not None:
+        print(f"torch {torch.__version__} (fused nn.LSTM/GRU/RNN, {torch.get_num_threads()} thread): columns "
+              f"'torch ms' and 'x torch' = tinygraph / torch wall time ('cpu x torch': CPU time)")
+    blas = blas_kernel()
+    if blas:
+        print(f"BLAS: {blas}")
     head = f"{'cell':<5} {'H':>4} {'T':>4} {'tinygraph ms':>13} {'numpy ms':>9} {'tg tok/s':>9} {'np tok/s':>9} " \
            f"{'ratio':>6} {'cpu ratio':>9} {'faults/step tg':>14} {'np':>5} {'max rel grad diff':>18}"
+    if torch is not None:
+        head += f" {'torch ms':>9} {'x torch':>8} {'cpu x torch':>11} {'torch/np':>8}"
     print(head)
     print("-" * len(head))
     for cell in args.cell:
         for H in args.H:
             for T in args.T:
-                t_tg, t_np, cpu_ratio, f_tg, f_np, worst = bench_one(cell, H, T, args.repeats, rng)
+                t_tg, t_np, cpu_ratio, f_tg, f_np, worst, t_torch, cpu_torch = bench_one(cell, H, T, args.repeats, rng)
                 tokens = T * BATCH
-                print(f"{cell:<5} {H:>4} {T:>4} {1e3 * t_tg:>13.2f} {1e3 * t_np:>9.2f} {tokens / t_tg:>9.0f} "
-                      f"{tokens / t_np:>9.0f} {t_tg / t_np:>6.2f} {cpu_ratio:>9.2f} {f_tg:>14} {f_np:>5} "
-                      f"{worst:>18.1e}")
+                line = (f"{cell:<5} {H:>4} {T:>4} {1e3 * t_tg:>13.2f} {1e3 * t_np:>9.2f} {tokens / t_tg:>9.0f} "
+                        f"{tokens / t_np:>9.0f} {t_tg / t_np:>6.2f} {cpu_ratio:>9.2f} {f_tg:>14} {f_np:>5} "
+                        f"{worst:>18.1e}")
+                if t_torch is not None:
+                    line += f" {1e3 * t_torch:>9.2f} {t_tg / t_torch:>8.2f} {cpu_torch:>11.2f} {t_torch / t_np:>8.2f}"
+                print(line)
                 sys.stdout.flush()
     nodes, inst = graph_summary("lstm", 128, 32, rng)
     print(f"graph of the LSTM H=128 T=32 step: {nodes} nodes, instances {inst} (explicit, tagged, drawable)")
+
+
+def blas_kernel():
+    """The BLAS library and its kernel (threadpoolctl's ``architecture``), if threadpoolctl is installed."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    parts = [f"{i.get('internal_api')} {i.get('version')} kernel {i.get('architecture')}, {i.get('num_threads')} thread(s)"
+             for i in threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join(parts) or None
 
 
 def run_memory(args):
