@@ -10,7 +10,7 @@ from tinygraph import Template, Tensor, concat, get_default_dtype, stack, tensor
 from tinygraph.template import Workspace
 from tinygraph.config import STATE
 from tinygraph.nn import Parameter
-from tinygraph.ops import OPS, lookup
+from tinygraph.ops import OPS
 from tinygraph.tensor import apply
 
 _MATMUL = OPS["matmul"]
@@ -198,13 +198,13 @@ class FusedWorkspace(Workspace):
         self.t = 0
 
     def step_op(self, op_class, *operands):
-        """The op for the next step: an instance of ``op_class`` owning slot t of the
-        arrays, or the registered (allocating) op when the operands do not fit them
-        (e.g. a state of another dtype or batch size)."""
+        """The op for the next step: an instance of ``op_class`` for that node, owning slot t
+        of the arrays, or allocating its own when the operands do not fit them (e.g. a
+        state of another dtype or batch size)."""
         steps, t = self.steps, self.t
         if (t >= steps.shape[1] or steps.shape[2] != operands[0].shape[0]
                 or any(x.data.dtype != steps.dtype for x in operands)):
-            return lookup(op_class)
+            return op_class(per_node=True)
         self.t = t + 1
         return op_class(out=steps[:, t], grad=self.step_grads[t], lease=self)
 

@@ -1,12 +1,15 @@
 """The fused recurrent ops of the built-in cells (``lstm_cell``, ``gru_cell``).
 
 They are ordinary custom ops, registered through the public ``tinygraph.register``
-like any user's op: the engine knows nothing of gates. Each step of a fused
-unroll applies its *own* instance of the op (``LSTMCellOp(out=..., grad=...)``),
-which owns that step's slots of the unroll's workspace as scratch: the output
-is written into ``out`` and the pre-activation gradient into ``grad``. Buffers
-are never op arguments, and the registered instance (what ``tinygraph.apply``,
-``check_graph`` and the op-table tests use) owns none and allocates fresh arrays.
+like any user's op: the engine knows nothing of gates. Each step applies its
+*own* instance of the op, which keeps that node's activations private (they
+are not outputs: the LSTM op has the two outputs ``h_t`` and ``c_t``, the GRU
+op ``h_t``) and, in a fused unroll (``LSTMCellOp(out=..., grad=...)``), owns
+that step's slots of the unroll's workspace as scratch: the activations are
+written into ``out`` and the pre-activation gradient into ``grad``. Buffers are
+never op arguments. The registered instance (what ``tinygraph.apply``,
+``check_graph`` and the op-table tests use) keeps nothing, allocates fresh
+arrays and recomputes the activations in its VJP.
 """
 from __future__ import annotations
 
@@ -14,18 +17,27 @@ import numpy as np
 
 import tinygraph
 from tinygraph.errors import ShapeError, shape_str
-from tinygraph.ops import OuterSum, ScatterSum, check_buffer, dense
+from tinygraph.ops import OuterSum, check_buffer
 
 
 class _FusedOp(tinygraph.Op):
-    """A fused cell op; an instance may own scratch arrays for one graph node."""
+    """A fused cell op. An instance made for one graph node (``per_node=True``, which
+    the cells always use) keeps the activations its VJP needs (``saved``, private to
+    the op: they are not outputs) and may own scratch arrays; the registered instance
+    keeps nothing and recomputes them in the VJP."""
 
-    lazy_grad = True
-
-    def __init__(self, out=None, grad=None, lease=None):
+    def __init__(self, out=None, grad=None, lease=None, per_node=False):
         # ``lease``: the object the arrays are leased to (the unroll's workspace, see
         # tinygraph.buffers); the node keeps it alive, so the pool cannot hand them out again
         self.out, self.grad, self.lease = out, grad, lease
+        self.per_node = per_node or out is not None or grad is not None
+        self.saved = None
+
+    def _activations(self, *xs):
+        """The (blocks, ..., H) activations of this node's forward (recomputed by the registered op)."""
+        if self.saved is not None:
+            return self.saved
+        return type(self)()._compute(*xs)
 
     def _scratch(self, which, shape, dtype):
         array = getattr(self, which)
@@ -50,32 +62,6 @@ def gate_major(a, k, H):
     """The (..., k*H) array ``a`` as a (k, ..., H) view: ``[j]`` is block j."""
     n = a.ndim
     return a.reshape(a.shape[:-1] + (k, H)).transpose((n - 1,) + tuple(range(n - 1)) + (n,))
-
-
-def state_grads(g, out, n_state):
-    """Split the gradient ``g`` of a fused op's output ``out`` (blocks, ..., H).
-
-    Returns ``(state, rest)``: ``state[j]`` is the gradient of state block j
-    (``j < n_state``; None for none, except block 0, which is zeros then), and
-    ``rest`` is the dense gradient of the whole output when blocks past the
-    state may be non-zero, else None. In the usual unrolled chain only the
-    state blocks receive gradients, as pending pieces of a ``ScatterSum``; they
-    are summed without building the mostly-zero full gradient.
-    """
-    pieces = g.pieces() if type(g) is ScatterSum else None
-    if pieces is not None:
-        state = [None] * n_state
-        block_shape = out.shape[1:]
-        for index, value in pieces:
-            if type(index) is not int or not 0 <= index < n_state or value.shape != block_shape:
-                break
-            state[index] = value if state[index] is None else state[index] + value
-        else:
-            if state[0] is None:
-                state[0] = np.zeros(block_shape, dtype=out.dtype)
-            return state, None
-    g = dense(g)
-    return [g[j] for j in range(n_state)], g
 
 
 def recurrent_grads(d_a, h, W_h):
@@ -108,30 +94,24 @@ class LSTMCellOp(_FusedOp):
         c_new = f * c + i * g
         h_new = o * tanh(c_new)
 
-    The output (7, ..., H) stacks ``[h_new, c_new, i, f, o, g, tanh(c_new)]``
-    along a new first axis (``out[0]`` is ``h_new``, ``out[1]`` is ``c_new``):
-    the new state first, then the activations the backward pass needs (what
-    BPTT must keep anyway). Each block is contiguous, so the pointwise math
-    runs on whole arrays rather than column slices. Gradients into every part
-    of the output are handled. The gradient of ``W_h`` is a deferred
-    ``OuterSum`` like matmul's, so the T steps' terms are summed by one tall
-    matmul.
+    Two outputs, ``h_new`` and ``c_new`` (a multi-output op: two real graph
+    nodes). The activations the backward pass needs stay private to the op: a
+    (7, ..., H) array ``[h_new, c_new, i, f, o, g, tanh(c_new)]`` (what BPTT must
+    keep anyway) whose first two blocks the outputs are. Each block is
+    contiguous, so the pointwise math runs on whole arrays rather than column
+    slices. The gradient of ``W_h`` is a deferred ``OuterSum`` like matmul's, so
+    the T steps' terms are summed by one tall matmul.
 
     Scratch (an instance made with ``LSTMCellOp(out=..., grad=...)``, see the
-    module docstring): ``out``, an array of the output's shape and dtype that
-    forward writes the output into, and ``grad``, an array of ``x_proj``'s
-    gradient shape ((..., 4H)) that the VJP writes the gradient of the
-    pre-activations into (and returns for ``x_proj``). The instance must be
-    applied to one node only. The registered instance allocates fresh arrays.
-
-    The VJP takes the output gradient lazily (``lazy_grad``): when only the
-    ``h_new`` and ``c_new`` blocks receive gradients (the usual unrolled
-    chain), it reads them from the pending pieces of the ``ScatterSum`` and
-    never builds the mostly-zero (7, ..., H) gradient.
+    module docstring): ``out``, a (7, ..., H) array that forward writes the
+    activations into, and ``grad``, an array of ``x_proj``'s gradient shape
+    ((..., 4H)) that the VJP writes the gradient of the pre-activations into
+    (and returns for ``x_proj``). Such an instance is applied to one node only.
     """
 
     name = "lstm_cell"
     kind = "lstm"
+    n_outputs = 2  # (h_new, c_new)
 
     def check(self, x_proj, h, W_h, c):
         ok = min(x_proj.ndim, h.ndim, c.ndim) >= 1 and W_h.ndim == 2
@@ -145,6 +125,12 @@ class LSTMCellOp(_FusedOp):
             )
 
     def forward(self, x_proj, h, W_h, c):
+        out = self._compute(x_proj, h, W_h, c)
+        if self.per_node:
+            self.saved = out
+        return out[0], out[1]
+
+    def _compute(self, x_proj, h, W_h, c):
         H = c.shape[-1]
         z = h @ W_h
         if z.shape == x_proj.shape and z.dtype == np.result_type(z, x_proj):
@@ -172,14 +158,15 @@ class LSTMCellOp(_FusedOp):
         np.multiply(o, tc, out=h_new)
         return out
 
-    def vjp(self, g, out, x_proj, h, W_h, c):
+    def vjp(self, gs, outs, x_proj, h, W_h, c):
         H = c.shape[-1]
+        out = self._activations(x_proj, h, W_h, c)
         i, f, o, cand, tc = out[2], out[3], out[4], out[5], out[6]
-        (g_h, g_c), g_rest = state_grads(g, out, 2)
-        # dc: through h_new = o * tanh(c_new), plus direct uses of tanh(c_new) and c_new
+        g_h, g_c = gs
+        if g_h is None:
+            g_h = np.zeros(out.shape[1:], dtype=out.dtype)
+        # dc: through h_new = o * tanh(c_new), plus the direct gradient of c_new
         dc = g_h * o
-        if g_rest is not None:
-            dc += g_rest[6]
         sq = tc * tc
         np.subtract(1.0, sq, out=sq)
         dc *= sq
@@ -192,15 +179,11 @@ class LSTMCellOp(_FusedOp):
         np.multiply(dc, cand, out=ds[0])
         np.multiply(dc, c, out=ds[1])
         np.multiply(g_h, tc, out=ds[2])
-        if g_rest is not None:
-            ds += g_rest[2:5]
         s = out[2:5]
         deriv = np.subtract(1.0, s)
         deriv *= s
         np.multiply(ds, deriv, out=dzg[:3])
         dg = dc * i
-        if g_rest is not None:
-            dg += g_rest[5]
         np.multiply(cand, cand, out=sq)
         np.subtract(1.0, sq, out=sq)
         np.multiply(dg, sq, out=dzg[3])
@@ -234,21 +217,16 @@ class GRUCellOp(_FusedOp):
     ``W_h`` (for ``h``'s and ``W_h``'s gradients) its last 3H, both views,
     neither copied.
 
-    The output (5, ..., H) stacks ``[h_new, r, z, n, hn]`` along a new first
-    axis (``out[0]`` is ``h_new``): the new state first, then what the
-    backward pass needs. Each block is contiguous. Gradients into every part
-    of the output are handled. The gradient of ``W_h`` is a deferred
+    The output is ``h_new``. What the backward pass needs stays private to the
+    op: a (5, ..., H) array ``[h_new, r, z, n, hn]`` (``h_new`` is its first
+    block), each block contiguous. The gradient of ``W_h`` is a deferred
     ``OuterSum`` like matmul's.
 
     Scratch (an instance made with ``GRUCellOp(out=..., grad=...)``): ``out``,
-    an array of the output's shape and dtype that forward writes the output
-    into, and ``grad``, a (..., 4H) array that the VJP writes the
-    pre-activation gradients into (layout above; ``x_proj``'s gradient is
-    ``grad[..., :3H]``). The instance must be applied to one node only.
-
-    The VJP takes the output gradient lazily (``lazy_grad``): when only
-    ``h_new`` receives gradients (the usual unrolled chain), it sums the
-    pending pieces and never builds the mostly-zero (5, ..., H) gradient.
+    a (5, ..., H) array that forward writes the activations into, and
+    ``grad``, a (..., 4H) array that the VJP writes the pre-activation
+    gradients into (layout above; ``x_proj``'s gradient is ``grad[..., :3H]``).
+    Such an instance is applied to one node only.
     """
 
     name = "gru_cell"
@@ -267,6 +245,12 @@ class GRUCellOp(_FusedOp):
             )
 
     def forward(self, x_proj, h, W_h, b_hn):
+        out = self._compute(x_proj, h, W_h, b_hn)
+        if self.per_node:
+            self.saved = out
+        return out[0]
+
+    def _compute(self, x_proj, h, W_h, b_hn):
         H = h.shape[-1]
         a = h @ W_h
         lead = x_proj.shape[:-1]
@@ -295,10 +279,10 @@ class GRUCellOp(_FusedOp):
         h_new += n
         return out
 
-    def vjp(self, g, out, x_proj, h, W_h, b_hn):
+    def vjp(self, g_h, h_new, x_proj, h, W_h, b_hn):
         H = h.shape[-1]
+        out = self._activations(x_proj, h, W_h, b_hn)
         r, z, n, hn = out[1], out[2], out[3], out[4]
-        (g_h,), g_rest = state_grads(g, out, 1)
         lead = out.shape[1:-1]
         dz = self._scratch("grad", lead + (4 * H,), out.dtype)
         dg = gate_major(dz, 4, H)  # [n (input part), r, z, n (hidden part)]
@@ -306,22 +290,15 @@ class GRUCellOp(_FusedOp):
         # update gate: d z = g_h * (h - n)
         np.subtract(h, n, out=d_az)
         d_az *= g_h
-        if g_rest is not None:
-            d_az += g_rest[2]
         # candidate: d n = g_h * (1 - z), through tanh
         np.subtract(1.0, z, out=d_an)
         d_an *= g_h
-        if g_rest is not None:
-            d_an += g_rest[3]
         sq = n * n
         np.subtract(1.0, sq, out=sq)
         d_an *= sq
         # reset gate: d r = d_an * hn; the hidden part: d hn = d_an * r
         np.multiply(d_an, hn, out=d_ar)
         np.multiply(d_an, r, out=d_hn)
-        if g_rest is not None:
-            d_ar += g_rest[1]
-            d_hn += g_rest[4]
         # through both sigmoids at once: s * (1 - s)
         s = out[1:3]
         deriv = np.subtract(1.0, s)

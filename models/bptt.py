@@ -223,7 +223,7 @@ def grad_contributions(loss, tensor):
     if not isinstance(loss, Tensor) or not isinstance(tensor, Tensor):
         raise TypeError("grad_contributions: loss and tensor must be Tensors")
     paths = _use_paths(loss, tensor, "grad_contributions")
-    ends = list({id(path[-1]): path[-1] for path in paths}.values())
+    ends = list({id(n): n for path in paths for n in _outputs_of(path[-1]) if n is not None}.values())
     saved = [(n.retains_grad, n.grad) for n in ends]
     try:
         for n in ends:
@@ -233,7 +233,10 @@ def grad_contributions(loss, tensor):
         terms = []
         for path in paths:
             chain = (tensor,) + path  # chain[k] is an input of chain[k + 1]
-            g = chain[-1].grad
+            outs = _outputs_of(chain[-1])  # every output of a multi-output op: one use, one VJP
+            g = outs[0].grad if len(outs) == 1 else tuple(None if o is None else o.grad for o in outs)
+            if isinstance(g, tuple) and all(x is None for x in g):
+                g = None
             for k in range(len(chain) - 1, 0, -1):
                 if g is None:
                     break
@@ -270,12 +273,35 @@ def _use_paths(loss, tensor, where):
                 paths.append(path + (n,))
     order = {id(n): k for k, n in enumerate(nodes)}
     paths.sort(key=lambda path: order[id(path[-1])])
-    return paths
+    # the outputs of one multi-output op application are one use (its VJP runs once)
+    seen, unique = set(), []
+    for path in paths:
+        key = tuple(id(n) for n in path[:-1]) + (id(_outputs_of(path[-1])[0]),)
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique
+
+
+def _outputs_of(node):
+    """The outputs of the op application that made ``node`` (just ``node`` for a one-output op;
+    None for an output that no longer exists)."""
+    fn = node.op_object
+    if fn is None or fn.n_outputs == 1:
+        return [node]
+    return node._group.tensors()
 
 def _vjp_into(node, parent, g):
     """The part of ``node``'s VJP with output gradient ``g`` that goes to its input ``parent``."""
     # the op's VJP, run by its registered instance: a node's own may own scratch of the graph
-    in_grads = scratch_free(node.op_object).vjp(g, node.data, *[p.data for p in node.parents], **node.attrs)
+    fn = scratch_free(node.op_object)
+    if fn.n_outputs == 1:
+        in_grads = fn.vjp(g, node.data, *[p.data for p in node.parents], **node.attrs)
+    else:  # a multi-output op (the fused LSTM step): ``g`` holds every output's gradient
+        group = node._group
+        gs = g if isinstance(g, tuple) else tuple(g if k == group.index(node) else None
+                                                    for k in range(len(group.arrays)))
+        in_grads = fn.vjp(gs, group.arrays, *[p.data for p in node.parents], **node.attrs)
     total = None
     for position, (p, pg) in enumerate(zip(node.parents, in_grads)):
         if p is parent and pg is not None:

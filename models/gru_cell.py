@@ -115,8 +115,6 @@ class GRUCell(RecurrentCell):
             return self.forward(p, h)
         self.check_hidden(h, p.shape[0])
         W_h = workspace.W_h
-        out = apply(workspace.step_op(GRUCellOp, p, h, W_h, self.b_hn), p, h, W_h, self.b_hn)
-        h_new = out[0]
-        out.name = "[h r z n hn]"
+        h_new = apply(workspace.step_op(GRUCellOp, p, h, W_h, self.b_hn), p, h, W_h, self.b_hn)
         _name(h_t=h_new)
         return h_new, h_new

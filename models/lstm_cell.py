@@ -139,8 +139,6 @@ class LSTMCell(RecurrentCell):
         if workspace is None:  # the textbook build, or a step called by hand
             return self.forward(p, state)
         h, c = self._split_state(state, p.shape[0])
-        out = apply(workspace.step_op(LSTMCellOp, p, h, c, workspace.W_h), p, h, workspace.W_h, c)
-        h_new, c_new = out[0], out[1]
-        out.name = "[h c i f o g tanh(c)]"
+        h_new, c_new = apply(workspace.step_op(LSTMCellOp, p, h, c, workspace.W_h), p, h, workspace.W_h, c)
         _name(c_t=c_new, h_t=h_new)
         return h_new, (h_new, c_new)

@@ -29,7 +29,7 @@ class Cell:
     model: Callable  # models.LSTM or models.GRU
     op: str  # the fused op of one step
     gates: int  # the input projection is (T*B, gates*H)
-    gate_block: str  # what block 2 of a step's workspace is (a gate, kept as a bare numpy view)
+    gate_block: str  # what block 2 of a step's activations is (a gate, kept as a bare numpy view)
     states: Callable  # final state -> {name: tensor}
     initial: Callable  # a (B, H) tensor -> a state made of it
 
@@ -105,10 +105,10 @@ def test_values_kept_from_an_earlier_step_are_not_overwritten(cell):
     x1, x2 = rng.normal(size=(T, B, D)), rng.normal(size=(T, B, D))
     out1, final1, loss1 = run(cell, model, x1, retain=True)
     graph = tg.Graph(loss1)
-    steps = [n for n in graph.nodes if n.op == cell.op]
+    steps = [n for n in graph.nodes if n.op == cell.op and n.name == "h_t"]  # (the LSTM op's c_t are its other outputs)
     proj = [n for n in graph.nodes if n.op == "matmul" and n.shape == (T * B, cell.gates * H)]
     assert len(steps) == T and len(proj) == 1
-    kept = {"out": out1, **cell.states(final1), "gates": steps[2], "proj": proj[0]}
+    kept = {"out": out1, **cell.states(final1), "h_2": steps[2], "proj": proj[0]}
     values = {k: t.data.copy() for k, t in kept.items()}
     grads = {k: t.grad.copy() for k, t in kept.items()}
     # only the tensors above are kept (not the loss, nor the graph)
@@ -126,7 +126,7 @@ def test_a_kept_gate_view_alone_keeps_its_workspace(cell):
     rng = np.random.default_rng(2)
     out, final, loss = run(cell, model, rng.normal(size=(T, B, D)))
     node = next(n for n in tg.Graph(loss).nodes if n.op == cell.op)
-    gate = node.data[2]  # cell.gate_block of step 0: a plain numpy view, no tensor
+    gate = node.op_object.saved[2]  # cell.gate_block of step 0, private to the op: a plain numpy view
     kept = gate.copy()
     del out, final, loss, node
     run(cell, model, rng.normal(size=(T, B, D)))

@@ -1,6 +1,6 @@
 """The fused recurrent ops (models/_fused_ops.py): registered through the public
-``tinygraph.register``; a per-node instance owns its scratch arrays (never op
-arguments); the VJP reads the pending pieces of a lazy output gradient. Their
+``tinygraph.register``; the LSTM op has two outputs (h_t, c_t); a per-node instance
+keeps the activations private and owns its scratch arrays (never op arguments). Their
 gradients against finite differences are in the op-table tests
 (tests/tinygraph/test_ops.py), which import ``tinygraph.models`` to register them."""
 import numpy as np
@@ -10,7 +10,7 @@ import tinygraph as tg
 from tinygraph import models  # noqa: F401  (registers the fused ops)
 from tinygraph.errors import ShapeError
 from tinygraph.models._fused_ops import GRUCellOp, LSTMCellOp
-from tinygraph.ops import OPS, OuterSum, ScatterSum
+from tinygraph.ops import OPS
 from tinygraph.tensor import apply
 
 LSTM = OPS["lstm_cell"]
@@ -22,6 +22,7 @@ def test_the_fused_ops_live_in_models_and_are_registered_there():
     assert type(LSTM) is LSTMCellOp and type(GRU) is GRUCellOp
     assert LSTMCellOp.__module__ == GRUCellOp.__module__ == "tinygraph.models._fused_ops"
     assert LSTM.out is None and LSTM.grad is None  # the registered instances own no scratch
+    assert LSTM.n_outputs == 2 and GRU.n_outputs == 1
 
 
 # -- lstm_cell and gru_cell: buffers and lazy output gradient --------------------------
@@ -35,38 +36,77 @@ def gru_inputs(B=3, H=4, dtype=np.float64):
             rng.normal(size=(H, 3 * H)).astype(dtype), rng.normal(size=(H,)).astype(dtype))
 
 
-# the fused ops: (op, inputs, blocks of the output); the blocks are lstm_cell
-# [h c i f o g tanh(c)] and gru_cell [h r z n hn]. Both take a (B, 4H) grad_buffer for
+# the fused ops: (op, inputs, blocks of the private activations); the blocks are lstm_cell
+# [h c i f o g tanh(c)] and gru_cell [h r z n hn]. Both take a (B, 4H) grad scratch for
 # the pre-activation gradient, of which x_proj's gradient is the first columns.
 FUSED = [pytest.param(LSTM, lstm_inputs, 7, id="lstm_cell"), pytest.param(GRU, gru_inputs, 5, id="gru_cell")]
 
 
+def outputs(result):
+    return result if isinstance(result, tuple) else (result,)
+
+
 @pytest.mark.parametrize("op, inputs, n_blocks", FUSED)
-def test_fused_cell_writes_into_its_buffers_and_matches_fresh_arrays(op, inputs, n_blocks):
+def test_fused_cell_writes_into_its_scratch_and_matches_the_registered_op(op, inputs, n_blocks):
     arrays = inputs()
     B, H = 3, 4  # the inputs' defaults
-    buffer, grad_buffer = np.full((n_blocks, B, H), np.nan), np.full((B, 4 * H), np.nan)
+    scratch, grad_scratch = np.full((n_blocks, B, H), np.nan), np.full((B, 4 * H), np.nan)
     xs = [tg.tensor(a, requires_grad=True) for a in arrays]
     ys = [tg.tensor(a, requires_grad=True) for a in arrays]
-    out = apply(type(op)(out=buffer, grad=grad_buffer), *xs)
-    ref = apply(op, *ys)
-    assert out.data is buffer
-    np.testing.assert_array_equal(out.data, ref.data)
-    G = rng.normal(size=out.shape)
-    out.backward(G)
-    ref.backward(G)
+    node_op = type(op)(out=scratch, grad=grad_scratch)
+    outs = outputs(apply(node_op, *xs))
+    refs = outputs(apply(op, *ys))  # the registered op: keeps nothing, recomputes in its VJP
+    assert node_op.saved is scratch and op.saved is None
+    assert all(np.shares_memory(o.data, scratch) for o in outs)
+    Gs = [rng.normal(size=o.shape) for o in outs]
+    tg.autograd.backward(list(outs), Gs)
+    tg.autograd.backward(list(refs), Gs)
+    for o, r in zip(outs, refs):
+        np.testing.assert_array_equal(o.data, r.data)
     for x, y in zip(xs, ys):
         np.testing.assert_allclose(x.grad, y.grad, rtol=1e-12)
-    np.testing.assert_allclose(grad_buffer[:, :arrays[0].shape[1]], xs[0].grad)
+    np.testing.assert_allclose(grad_scratch[:, :arrays[0].shape[1]], xs[0].grad)
 
 
 @pytest.mark.parametrize("op, inputs, n_blocks", FUSED)
-def test_fused_cell_read_only_buffer_is_refused(op, inputs, n_blocks):
-    arrays = inputs()
+def test_fused_cell_read_only_scratch_is_refused(op, inputs, n_blocks):
     buf = np.empty((n_blocks, 3, 4))
     buf.flags.writeable = False
     with pytest.raises(ShapeError, match="read-only"):
-        apply(type(op)(out=buf), *arrays)
+        apply(type(op)(out=buf), *inputs())
+
+
+def test_lstm_cell_has_two_outputs_h_and_c_with_private_activations():
+    arrays = [tg.tensor(a, requires_grad=True) for a in lstm_inputs()]
+    h_new, c_new = apply(LSTMCellOp(per_node=True), *arrays)
+    assert h_new.op == c_new.op == "lstm_cell" and h_new.parents == c_new.parents
+    x_proj, h, W_h, c = (a.data for a in arrays)
+    z = x_proj + h @ W_h
+    H = c.shape[1]
+    sig = 1 / (1 + np.exp(-z[:, :3 * H]))
+    i, f, o, g = sig[:, :H], sig[:, H:2 * H], sig[:, 2 * H:], np.tanh(z[:, 3 * H:])
+    c_ref = f * c + i * g
+    np.testing.assert_allclose(c_new.data, c_ref, rtol=1e-12)
+    np.testing.assert_allclose(h_new.data, o * np.tanh(c_ref), rtol=1e-12)
+    assert h_new._fn.saved.shape == (7,) + h_new.shape  # kept by the node's op, not an output
+
+
+@pytest.mark.parametrize("use", ["h", "c", "both"])
+def test_lstm_cell_gradients_of_either_output_match_finite_differences(use):
+    arrays = lstm_inputs()
+    G = [rng.normal(size=(3, 4)), rng.normal(size=(3, 4))]
+    weights = {"h": (G[0], 0 * G[1]), "c": (0 * G[0], G[1]), "both": tuple(G)}[use]
+
+    def loss(*xs):
+        h_new, c_new = apply(LSTMCellOp(per_node=True), *xs)
+        parts = []
+        if use != "c":
+            parts.append((h_new * weights[0]).sum())
+        if use != "h":
+            parts.append((c_new * weights[1]).sum())
+        return parts[0] if len(parts) == 1 else parts[0] + parts[1]
+
+    assert tg.gradcheck(loss, [tg.tensor(a) for a in arrays], eps=1e-6, atol=1e-7, rtol=1e-5)
 
 
 @pytest.mark.parametrize("what, bad, message", [
@@ -89,27 +129,3 @@ def test_lstm_cell_scratch_errors(what, bad, message):
 def test_buffers_are_not_op_arguments(kw):
     with pytest.raises(TypeError):
         apply(LSTM, *lstm_inputs(), **kw)
-
-
-@pytest.mark.parametrize("op, inputs, blocks", [
-    *[pytest.param(LSTM, lstm_inputs, blocks, id=f"lstm_cell-{blocks}")
-      for blocks in [(0,), (1,), (0, 1), (0, 0, 1), (0, 1, 3), (6,), (1, 1)]],
-    *[pytest.param(GRU, gru_inputs, blocks, id=f"gru_cell-{blocks}")
-      for blocks in [(0,), (0, 0), (1,), (0, 2), (0, 3, 4), (4,)]],
-])
-def test_fused_cell_lazy_output_gradient_equals_the_dense_one(op, inputs, blocks):
-    arrays = inputs()
-    out = op.forward(*arrays)
-    lazy = None
-    dense = np.zeros(out.shape)
-    for k in blocks:
-        value = rng.normal(size=out.shape[1:])
-        piece = ScatterSum(out.shape, out.dtype, k, value)
-        lazy = piece if lazy is None else lazy.add(piece)
-        dense[k] += value
-    got = op.vjp(lazy, out, *arrays)
-    want = op.vjp(dense, out, *arrays)
-    assert len(got) == len(want) == len(arrays)
-    for a, b in zip(got, want):
-        np.testing.assert_allclose(OuterSum.materialize(a) if type(a) is OuterSum else a,
-                                   OuterSum.materialize(b) if type(b) is OuterSum else b, rtol=1e-12, atol=1e-15)

@@ -29,11 +29,20 @@ def test_table_has_the_contract_ops():
         assert name in OPS
 
 
+def _outputs(result):
+    """The outputs of an op application as a tuple (a multi-output op returns several)."""
+    return result if isinstance(result, tuple) else (result,)
+
+
 def _check_op(op, arrays, attrs, data):
-    weights = [np.random.default_rng(1).normal(size=apply(op, *arrays, **attrs).shape)]
+    rng = np.random.default_rng(1)
+    weights = [rng.normal(size=o.shape) for o in _outputs(apply(op, *arrays, **attrs))]
 
     def fn(*xs):
-        return (apply(op, *xs, **attrs) * weights[0]).sum()
+        total = None
+        for o, w in zip(_outputs(apply(op, *xs, **attrs)), weights):
+            total = (o * w).sum() if total is None else total + (o * w).sum()
+        return total
 
     inputs = [tg.tensor(a, name=f"x{i}") for i, a in enumerate(arrays)]
     assert tg.gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4)
@@ -54,10 +63,11 @@ def test_gradient_matches_finite_differences(name, data):
 def test_forward_keeps_float32_and_matches_float64(name, data):
     op = OPS[name]
     arrays, attrs = data.draw(STRATEGIES[op.kind](op))
-    out64 = apply(op, *[tg.tensor(a) for a in arrays], **attrs)
-    out32 = apply(op, *[tg.tensor(a.astype(np.float32)) for a in arrays], **attrs)
-    assert out32.dtype == np.float32
-    np.testing.assert_allclose(out32.data, out64.data, rtol=1e-4, atol=1e-5)
+    outs64 = _outputs(apply(op, *[tg.tensor(a) for a in arrays], **attrs))
+    outs32 = _outputs(apply(op, *[tg.tensor(a.astype(np.float32)) for a in arrays], **attrs))
+    for out32, out64 in zip(outs32, outs64):
+        assert out32.dtype == np.float32
+        np.testing.assert_allclose(out32.data, out64.data, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", OP_NAMES)
@@ -67,8 +77,8 @@ def test_float32_gradients_stay_float32(name, data):
     op = OPS[name]
     arrays, attrs = data.draw(STRATEGIES[op.kind](op))
     xs = [tg.tensor(a.astype(np.float32), requires_grad=True) for a in arrays]
-    out = apply(op, *xs, **attrs)
-    out.backward(np.ones(out.shape, dtype=np.float32))
+    outs = _outputs(apply(op, *xs, **attrs))
+    tg.autograd.backward(list(outs), [np.ones(o.shape, dtype=np.float32) for o in outs])
     for x in xs:
         assert x.grad.dtype == np.float32 and x.grad.shape == x.shape
 

@@ -205,9 +205,10 @@ def test_lstm_structure_has_two_recurrent_state_edges():
     model = models.LSTM(D, H, rng=0)
     out, _ = model(np.ones((T, B, D)))
     s = model.cell.structure(out)
-    assert sorted(n.op for n in s.nodes) == ["index", "index", "index", "lstm_cell"]
-    # h_{t-1} and c_{t-1} flow into the step's lstm_cell
-    assert len(s.recurrent_edges) == 2
+    # the step's input x_proj[t] and the fused op's two outputs h_t and c_t (a multi-output op)
+    assert sorted(n.op for n in s.nodes) == ["index", "lstm_cell", "lstm_cell"]
+    # h_{t-1} and c_{t-1} flow into the step's lstm_cell (each of its two output nodes)
+    assert len({id(p) for p, _ in s.recurrent_edges}) == 2
     assert {c.op for _, c in s.recurrent_edges} == {"lstm_cell"}
 
 

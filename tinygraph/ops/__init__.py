@@ -8,6 +8,10 @@ An op is a class with
   output ``out``. A gradient may have the *broadcast* shape of the output: the
   engine sums it back to the input's shape (``unbroadcast``) in one place and
   checks every edge's shape there;
+* ``n_outputs`` (optional, default 1): an op with several outputs returns a
+  tuple of arrays from ``forward``, ``apply`` returns a tuple of Tensors, and
+  ``vjp(gs, outs, *xs)`` receives the tuples of output gradients (None for an
+  output that got none) and output arrays;
 * ``check(*xs, **attrs)`` (optional): validates operands before forward and
   raises a clear ``ValueError``/``TypeError`` naming the op and the shapes;
 * ``saves`` (optional): the input positions (and ``"out"``) whose *values* the
