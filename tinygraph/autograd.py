@@ -7,11 +7,10 @@ gradients of the current "frontier" of the walk.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .config import SPEED
 from .errors import BackwardTwiceError, shape_str
 from .ops import LAZY_GRADIENTS, dense
+from .leaf_grad import store_grad as _accumulate_into
 from .versions import VERSIONS, check_versions, label as _label, mark_modified  # noqa: F401  (public here too)
 
 
@@ -152,31 +151,3 @@ def _multi_vjp(node, grad, grads, retain_grads):
                 _accumulate_into(other, dense(g))
         gs.append(g)
     return fn.vjp(tuple(gs), group.arrays, *[p._data for p in node.parents], **node._attrs)
-
-
-def _accumulate_into(node, grad):
-    existing = node.grad
-    if existing is None:
-        # A copy: ``grad`` may be a read-only broadcast view or shared with another edge.
-        node.grad = np.array(grad, dtype=node._data.dtype, copy=True)
-        return
-    if existing.__class__ is not np.ndarray or existing.shape != node._data.shape \
-            or existing.dtype.kind != "f" or not existing.flags.writeable:
-        _bad_existing_grad(node, existing)
-    existing += grad
-
-
-def _bad_existing_grad(node, existing):
-    what = _label(node, "a leaf")
-    if not isinstance(existing, np.ndarray):
-        raise TypeError(f"backward: {what} has .grad of type {type(existing).__name__}; expected None or a "
-                        f"float numpy array of shape {shape_str(node.shape)} to accumulate into")
-    if existing.shape != node._data.shape:
-        raise ValueError(f"backward: {what} has a .grad of shape {shape_str(existing.shape)} set before "
-                         f"backward; gradients accumulate into .grad, which must have the tensor's shape "
-                         f"{shape_str(node.shape)} (or be None)")
-    if existing.dtype.kind != "f":
-        raise TypeError(f"backward: {what} has a .grad of dtype {existing.dtype} set before backward; "
-                        f"expected a float array (or None) to accumulate into")
-    raise ValueError(f"backward: {what} has a read-only .grad array; set .grad = None (or a writeable "
-                     f"copy) before backward")
