@@ -157,3 +157,41 @@ def test_epochs_only_validates_after_each_epoch():
     m, opt = setup()
     h = models.fit(m, list(batches(0)), loss_fn, opt, epochs=2, val=val, progress=False)
     assert h.steps == 14 and [s for s, _ in h.val["loss"]] == [7, 14]
+
+
+@pytest.mark.parametrize("optimizer", [None, "adam", object()])
+def test_an_optimizer_that_is_not_one_is_a_type_error(optimizer):
+    m, _ = setup()
+    with pytest.raises(TypeError, match=r"fit: optimizer must be .*zero_grad.*step"):
+        models.fit(m, batches, loss_fn, optimizer, steps=2, progress=False)
+
+
+def test_patience_without_val_is_refused():
+    """Early stopping watches validation; without val= it would silently never stop early."""
+    m, opt = setup()
+    with pytest.raises(ValueError, match="fit: patience= needs val="):
+        models.fit(m, batches, loss_fn, opt, steps=2, patience=2, progress=False)
+
+
+def test_a_checkpoint_path_that_is_a_directory_is_named_by_fit(tmp_path):
+    m, opt = setup()
+    with pytest.raises(ValueError, match="fit: checkpoint .* is a directory"):
+        models.fit(m, batches, loss_fn, opt, steps=2, checkpoint=tmp_path, progress=False)
+
+
+def test_a_non_finite_loss_stops_fit_before_it_reaches_the_weights(tmp_path):
+    """A nan/inf loss is an error naming the step; the weights and the last checkpoint are those
+    before it (training on would fill the weights and the checkpoint with nan, silently)."""
+    m, opt = setup()
+    calls = {"n": 0}
+
+    def exploding(model, batch):
+        calls["n"] += 1
+        loss = loss_fn(model, batch)
+        return loss * np.inf if calls["n"] == 3 else loss
+
+    ckpt = tmp_path / "run.npz"
+    with pytest.raises(ValueError, match=r"fit: the loss is inf at step 3"):
+        models.fit(m, batches, exploding, opt, steps=5, checkpoint=ckpt, checkpoint_every=1, progress=False)
+    assert all(np.isfinite(v).all() for v in weights(m).values())
+    assert models.load_checkpoint(ckpt)["fit"]["step"] == 2
