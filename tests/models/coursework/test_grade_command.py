@@ -119,3 +119,23 @@ def test_feedback_round_trips_as_json():
     f = coursework.Feedback("x", "failed", "msg", 0.0, 1.0)
     assert json.loads(json.dumps(f.to_dict()))["status"] == "failed"
     assert str(f) == "[failed] x: msg" and repr(f) == str(f)
+
+
+def test_a_cell_that_fails_to_define_an_exercise_is_reported_with_its_error(tmp_path):
+    """A student whose answer cell has a syntax error (or raises while defining the function) did
+    attempt it: the feedback is 'failed' with the cell's error, not 'not attempted: ... is not defined'."""
+    nb = nbformat.read(SOLUTIONS / "02_rnn_bptt.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.lstrip().startswith("def rnn_backward("):
+            cell.source = cell.source.replace("def rnn_backward(dhs, xs, h0, hs, W_xh, W_hh):",
+                                              "def rnn_backward(dhs, xs, h0, hs, W_xh, W_hh)", 1)
+            break
+    else:
+        pytest.fail("no cell defines rnn_backward")
+    path = tmp_path / "erin.ipynb"
+    nbformat.write(nb, path)
+    _, feedback = coursework.grade_notebook(path, timeout=120)
+    by = {f.exercise: f for f in feedback}
+    assert by["rnn_backward"].status == "failed", by["rnn_backward"].message
+    assert "SyntaxError" in by["rnn_backward"].message and "rnn_backward" in by["rnn_backward"].message
+    assert by["rnn_forward"].status == "passed"
