@@ -45,9 +45,9 @@ def add_sample_parser(subparsers):
     p.add_argument("checkpoint", help="checkpoint.npz of tinygraph train")
     p.add_argument("--prompt", default=None, help="text that warms up the state (default: a speaker name)")
     p.add_argument("--steps", type=_positive_int, default=500, help="characters to generate (default 500)")
-    p.add_argument("--temperature", type=float, default=0.8, help="0 is greedy (default 0.8)")
-    p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest characters")
-    p.add_argument("--seed", type=int, default=None, help="seed (same seed, same text)")
+    p.add_argument("--temperature", type=_nonnegative_float, default=0.8, help="0 is greedy (default 0.8)")
+    p.add_argument("--top-k", type=_positive_int, default=None, help="sample among the k likeliest characters")
+    p.add_argument("--seed", type=_seed, default=None, help="seed (same seed, same text)")
     p.set_defaults(func=_sample)
 
 
@@ -69,6 +69,16 @@ def _seed(text):
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
     if value < 0:  # numpy's generators take no negative seeds
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _nonnegative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
     return value
 
 

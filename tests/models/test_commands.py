@@ -127,3 +127,15 @@ def test_train_resume_without_checkpoint_says_so(tmp_path, capsys):
     assert main(["train", "adding", "--steps", "1", "--hidden", "2", "--T", "3", "--out", str(out), "--resume",
                  "--no-progress"]) == 0
     assert "no checkpoint to resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--steps", "0"], "--steps"), (["--temperature", "-1"], "--temperature"),
+    (["--temperature", "nan"], "--temperature"), (["--top-k", "0"], "--top-k"), (["--seed", "-1"], "--seed"),
+])
+def test_sample_bad_numbers_are_a_usage_error_naming_the_flag(tmp_path, capsys, flags, expected):
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", str(tmp_path / "checkpoint.npz")] + flags)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {expected}" in err and "Traceback" not in err
