@@ -117,8 +117,18 @@ def _train(args):
                                               "attention", "T", "delay", "data")}
     try:
         r = recipe(args.task, config)
+    except ValueError as exc:
+        print(f"tinygraph train: {exc}", file=sys.stderr)
+        return 2
+    from .recipes import RECIPES
+    for key in ("attention", "T", "delay", "data"):  # task-specific flags: refused where they mean nothing
+        if config[key] is not None and key not in type(r).defaults:
+            owners = ", ".join(sorted(t for t, cls in RECIPES.items() if key in cls.defaults))
+            print(f"tinygraph train: --{key} does not apply to {args.task} (it is for: {owners})", file=sys.stderr)
+            return 2
+    try:
         r.load()
-    except (ImportError, FileNotFoundError, ValueError) as exc:
+    except (ImportError, OSError, ValueError) as exc:
         print(f"tinygraph train: {exc}", file=sys.stderr)
         return 2
     out = args.out or os.path.join("runs", args.task)

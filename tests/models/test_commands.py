@@ -139,3 +139,22 @@ def test_sample_bad_numbers_are_a_usage_error_naming_the_flag(tmp_path, capsys, 
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {expected}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("task, flags, where", [
+    ("adding", ["--attention", "none"], "dates"), ("dates", ["--T", "5"], "adding"),
+    ("sunspots", ["--delay", "3"], "copy"), ("adding", ["--data", "x.conllu"], "pos"),
+])
+def test_a_flag_of_another_task_is_refused_not_ignored(tmp_path, capsys, task, flags, where):
+    """`tinygraph train adding --attention none` trained as if the flag were not there."""
+    assert main(["train", task, "--steps", "1", "--out", str(tmp_path / "run"), "--no-progress"] + flags) == 2
+    err = capsys.readouterr().err
+    assert f"{flags[0]} does not apply to {task}" in err and where in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_pos_with_a_folder_as_data_is_a_clean_message(tmp_path, capsys):
+    assert main(["train", "pos", "--data", str(tmp_path), "--steps", "1", "--out", str(tmp_path / "run"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tinygraph train:") and str(tmp_path) in err
