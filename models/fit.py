@@ -1,6 +1,7 @@
 """``models.fit``: the training loop every sequence-model script repeats, with checkpoints and exact resume."""
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import math
 import numbers
@@ -126,6 +127,11 @@ def fit(model, batches, loss_fn, optimizer, steps=None, epochs=None, max_norm=No
     if not (callable(getattr(optimizer, "zero_grad", None)) and callable(getattr(optimizer, "step", None))):
         raise TypeError(f"fit: optimizer must be a tinygraph.optim optimizer (with zero_grad() and step()), "
                         f"got {type(optimizer).__name__}")
+    owned = {id(q) for q in model.parameters()} if callable(getattr(model, "parameters", None)) else None
+    held = getattr(optimizer, "params", None)
+    if owned and held is not None and not any(id(q) in owned for q in held):
+        raise ValueError("fit: the optimizer holds none of the model's parameters, so training would change "
+                         "nothing; build it from model.parameters()")
     if patience is not None and val is None:
         raise ValueError("fit: patience= needs val= (early stopping watches the validation metric)")
     if checkpoint is not None and os.path.isdir(checkpoint):
@@ -231,7 +237,9 @@ def fit(model, batches, loss_fn, optimizer, steps=None, epochs=None, max_norm=No
                     break
             else:
                 if seen == 0 and position == 0:
-                    raise ValueError(f"fit: batches gave no batch in epoch {epoch}")
+                    raise ValueError(f"fit: batches gave no batch in epoch {epoch}" + (
+                        "; a generator or iterator is used up after one pass: give a list, or a function "
+                        "of the epoch that returns the batches" if epoch > 0 and isinstance(batches, collections.abc.Iterator) else ""))
                 epoch, position = epoch + 1, 0
                 if val is not None and val_every is None:
                     validate()

@@ -195,3 +195,30 @@ def test_a_non_finite_loss_stops_fit_before_it_reaches_the_weights(tmp_path):
         models.fit(m, batches, exploding, opt, steps=5, checkpoint=ckpt, checkpoint_every=1, progress=False)
     assert all(np.isfinite(v).all() for v in weights(m).values())
     assert models.load_checkpoint(ckpt)["fit"]["step"] == 2
+
+
+def test_an_optimizer_over_another_models_parameters_is_refused():
+    """It trained nothing, silently: the loss stayed where it was."""
+    m, _ = setup()
+    other = models.LanguageModel(6, 8, rng=1)
+    with pytest.raises(ValueError, match="fit: the optimizer holds none of the model's parameters"):
+        models.fit(m, batches, loss_fn, tg.optim.Adam(other.parameters()), steps=2, progress=False)
+    # a subset (the rest frozen) is a legitimate choice
+    h = models.fit(m, batches, loss_fn, tg.optim.Adam(m.out.parameters(), lr=0.01), steps=2, progress=False)
+    assert len(h.loss) == 2
+
+
+def test_a_generator_used_for_two_epochs_says_how_to_fix_it():
+    m, opt = setup()
+    with pytest.raises(ValueError, match="a generator or iterator is used up after one pass"):
+        models.fit(m, (b for b in batches(0)), loss_fn, opt, epochs=2, progress=False)
+
+
+@pytest.mark.parametrize("name", ["", "curve.pdf"])
+def test_history_plot_names_a_bad_path(tmp_path, name):
+    pytest.importorskip("matplotlib")
+    m, opt = setup()
+    h = models.fit(m, batches, loss_fn, opt, steps=1, progress=False)
+    with pytest.raises(ValueError, match="History.plot: "):
+        h.plot(tmp_path / name if name else tmp_path)
+    assert sorted(os.listdir(tmp_path)) == []
