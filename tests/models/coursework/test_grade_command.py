@@ -139,3 +139,16 @@ def test_a_cell_that_fails_to_define_an_exercise_is_reported_with_its_error(tmp_
     assert by["rnn_backward"].status == "failed", by["rnn_backward"].message
     assert "SyntaxError" in by["rnn_backward"].message and "rnn_backward" in by["rnn_backward"].message
     assert by["rnn_forward"].status == "passed"
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--hidden", "no_such_checks.py"], "--hidden"), (["--timeout", "-1"], "--timeout"),
+    (["--timeout", "0"], "--timeout"),
+])
+def test_the_teachers_bad_flags_stop_before_any_student_is_graded(tmp_path, flags, words):
+    """A missing hidden-checks file failed every student ('notebook: FileNotFoundError') and wrote
+    a grade book; a negative time limit was accepted."""
+    shutil.copy(SOLUTIONS / "01_autodiff.ipynb", tmp_path / "ann.ipynb")
+    result = _tinygraph("grade", str(tmp_path / "ann.ipynb"), "--out", str(tmp_path / "g"), *flags)
+    assert result.returncode == 2 and words in result.stderr, result.stdout + result.stderr
+    assert not (tmp_path / "g").exists() and "ann" not in result.stdout
