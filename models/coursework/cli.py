@@ -43,6 +43,11 @@ def run(args):
     except ImportError:
         print("tinygraph grade needs Jupyter tooling: pip install 'tinygraph[notebooks]'", file=sys.stderr)
         return 2
+    try:  # before grading anyone: a grade book that cannot be written is found out now, not at the end
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as exc:
+        print(f"tinygraph grade: cannot write to --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     from .grade import all_passed, grade_path
 
     def progress(student, path, feedback):

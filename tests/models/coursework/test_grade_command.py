@@ -152,3 +152,10 @@ def test_the_teachers_bad_flags_stop_before_any_student_is_graded(tmp_path, flag
     result = _tinygraph("grade", str(tmp_path / "ann.ipynb"), "--out", str(tmp_path / "g"), *flags)
     assert result.returncode == 2 and words in result.stderr, result.stdout + result.stderr
     assert not (tmp_path / "g").exists() and "ann" not in result.stdout
+
+
+def test_an_unwritable_out_stops_before_any_student_is_graded(tmp_path):
+    shutil.copy(SOLUTIONS / "01_autodiff.ipynb", tmp_path / "ann.ipynb")
+    (tmp_path / "taken").write_text("a file, not a folder")
+    result = _tinygraph("grade", str(tmp_path / "ann.ipynb"), "--out", str(tmp_path / "taken"))
+    assert result.returncode == 2 and "--out" in result.stderr and "ann" not in result.stdout
