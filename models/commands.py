@@ -145,7 +145,11 @@ def _train(args):
     if os.path.exists(ckpt) and not args.resume:
         os.replace(ckpt, ckpt + ".previous")  # a fresh run never silently continues an old one
     if args.resume and os.path.exists(ckpt):
-        saved = load_checkpoint(ckpt)["extra"].get("config", {})
+        try:
+            saved = load_checkpoint(ckpt)["extra"].get("config", {})
+        except (OSError, ValueError) as exc:
+            print(f"tinygraph train: cannot resume from {ckpt}: {exc}", file=sys.stderr)
+            return 2
         for key in ("cell", "hidden", "layers"):
             if key in saved and config.get(key) is not None and saved[key] != config[key]:
                 print(f"tinygraph train: --{key} {config[key]} differs from the checkpoint's {saved[key]}",

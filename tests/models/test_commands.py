@@ -158,3 +158,13 @@ def test_train_pos_with_a_folder_as_data_is_a_clean_message(tmp_path, capsys):
                  "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("tinygraph train:") and str(tmp_path) in err
+
+
+def test_train_resume_from_a_file_that_is_no_checkpoint_is_a_clean_message(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    import tinygraph as tg
+    tg.save({"x": np.ones(2)}, out / "checkpoint.npz")
+    assert main(["train", "adding", "--steps", "1", "--out", str(out), "--resume", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tinygraph train: cannot resume") and "not a fit checkpoint" in err
