@@ -37,7 +37,7 @@ def check_tokens(owner, tokens, vocab_size, what="tokens", ndim=2):
         raise ValueError(f"{owner}: expected {what} of shape {want} (time-major), got shape {shape_text(arr.shape)}")
     if arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
         bad = arr[(arr < 0) | (arr >= vocab_size)].flat[0]
-        raise ValueError(f"{owner}: {what} contain {int(bad)}, outside the vocabulary 0 <= id < {vocab_size}")
+        raise ValueError(f"{owner}: {what}: id {int(bad)} is outside the vocabulary 0 <= id < {vocab_size}")
     return arr
 
 

@@ -71,6 +71,10 @@ class RecurrentCell(Template):
                 f"{self.template_name}.{where}: expected a time-major input of shape "
                 f"(T, B, input_size={self.input_size}), got shape {shape_text(xs.shape)}"
             )
+        if xs.shape[0] == 0 or xs.shape[1] == 0:
+            raise ValueError(f"{self.template_name}.{where}: the input of shape {shape_text(xs.shape)} has "
+                             f"{'no time steps (T = 0)' if xs.shape[0] == 0 else 'an empty batch (B = 0)'}; "
+                             f"give at least one step of one sequence")
 
     def check_hidden(self, h, batch, what="h"):
         if not isinstance(h, Tensor):

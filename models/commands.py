@@ -2,7 +2,9 @@
 ``tinygraph.commands`` entry-point group; this is CLI code, so it prints)."""
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -22,12 +24,12 @@ def add_train_parser(subparsers):
                     "samples.txt (generative tasks) and slice.png/.dot (a small unrolled slice of the model).")
     p.add_argument("task", help="task name (see: tinygraph tasks)")
     p.add_argument("--cell", choices=["lstm", "gru", "rnn"], help="recurrent cell (default: the task's)")
-    p.add_argument("--hidden", type=int, help="hidden units")
-    p.add_argument("--layers", type=int, help="stacked recurrent layers")
-    p.add_argument("--steps", type=int, help="optimizer steps")
-    p.add_argument("--batch", type=int, help="sequences per batch")
-    p.add_argument("--lr", type=float, help="Adam learning rate")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch order (default 0)")
+    p.add_argument("--hidden", type=_positive_int, help="hidden units")
+    p.add_argument("--layers", type=_positive_int, help="stacked recurrent layers")
+    p.add_argument("--steps", type=_positive_int, help="optimizer steps")
+    p.add_argument("--batch", type=_positive_int, help="sequences per batch")
+    p.add_argument("--lr", type=_positive_float, help="Adam learning rate")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the weights and the batch order (default 0)")
     p.add_argument("--attention", choices=["none", "dot", "additive"], help="dates: attention (default dot)")
     p.add_argument("--T", type=int, dest="T", help="adding: sequence length (default 50)")
     p.add_argument("--delay", type=int, help="copy: blanks between reading and writing (default 10)")
@@ -42,11 +44,52 @@ def add_sample_parser(subparsers):
     p = subparsers.add_parser("sample", help="generate from a checkpoint written by tinygraph train")
     p.add_argument("checkpoint", help="checkpoint.npz of tinygraph train")
     p.add_argument("--prompt", default=None, help="text that warms up the state (default: a speaker name)")
-    p.add_argument("--steps", type=int, default=500, help="characters to generate (default 500)")
-    p.add_argument("--temperature", type=float, default=0.8, help="0 is greedy (default 0.8)")
-    p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest characters")
-    p.add_argument("--seed", type=int, default=None, help="seed (same seed, same text)")
+    p.add_argument("--steps", type=_positive_int, default=500, help="characters to generate (default 500)")
+    p.add_argument("--temperature", type=_nonnegative_float, default=0.8, help="0 is greedy (default 0.8)")
+    p.add_argument("--top-k", type=_positive_int, default=None, help="sample among the k likeliest characters")
+    p.add_argument("--seed", type=_seed, default=None, help="seed (same seed, same text)")
     p.set_defaults(func=_sample)
+
+
+def _positive_int(text):
+    # checked here so that a bad flag is a usage error naming it, not a traceback from fit or a model
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:  # numpy's generators take no negative seeds
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _nonnegative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, got {text}")
+    return value
 
 
 # ---------------------------------------------------------------------------------------
@@ -74,17 +117,39 @@ def _train(args):
                                               "attention", "T", "delay", "data")}
     try:
         r = recipe(args.task, config)
+    except ValueError as exc:
+        print(f"tinygraph train: {exc}", file=sys.stderr)
+        return 2
+    from .recipes import RECIPES
+    for key in ("attention", "T", "delay", "data"):  # task-specific flags: refused where they mean nothing
+        if config[key] is not None and key not in type(r).defaults:
+            owners = ", ".join(sorted(t for t, cls in RECIPES.items() if key in cls.defaults))
+            print(f"tinygraph train: --{key} does not apply to {args.task} (it is for: {owners})", file=sys.stderr)
+            return 2
+    try:
         r.load()
-    except (ImportError, FileNotFoundError, ValueError) as exc:
+    except (ImportError, OSError, ValueError) as exc:
         print(f"tinygraph train: {exc}", file=sys.stderr)
         return 2
     out = args.out or os.path.join("runs", args.task)
-    os.makedirs(out, exist_ok=True)
+    try:
+        os.makedirs(out, exist_ok=True)
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise PermissionError(f"{out!r} is not writable")
+    except OSError as exc:
+        print(f"tinygraph train: cannot write to --out {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     ckpt = os.path.join(out, "checkpoint.npz")
+    if args.resume and not os.path.exists(ckpt):
+        print(f"tinygraph train: no checkpoint to resume in {out}/; starting from scratch", file=sys.stderr)
     if os.path.exists(ckpt) and not args.resume:
         os.replace(ckpt, ckpt + ".previous")  # a fresh run never silently continues an old one
     if args.resume and os.path.exists(ckpt):
-        saved = load_checkpoint(ckpt)["extra"].get("config", {})
+        try:
+            saved = load_checkpoint(ckpt)["extra"].get("config", {})
+        except (OSError, ValueError) as exc:
+            print(f"tinygraph train: cannot resume from {ckpt}: {exc}", file=sys.stderr)
+            return 2
         for key in ("cell", "hidden", "layers"):
             if key in saved and config.get(key) is not None and saved[key] != config[key]:
                 print(f"tinygraph train: --{key} {config[key]} differs from the checkpoint's {saved[key]}",

@@ -1,7 +1,9 @@
 """``models.fit``: the training loop every sequence-model script repeats, with checkpoints and exact resume."""
 from __future__ import annotations
 
+import collections.abc
 import inspect
+import math
 import numbers
 import os
 import sys
@@ -122,6 +124,19 @@ def fit(model, batches, loss_fn, optimizer, steps=None, epochs=None, max_norm=No
         raise TypeError(f"fit: loss_fn must be a callable (model, batch) -> loss, got {type(loss_fn).__name__}")
     if val is not None and not callable(val):
         raise TypeError(f"fit: val must be a callable model -> metrics, got {type(val).__name__}")
+    if not (callable(getattr(optimizer, "zero_grad", None)) and callable(getattr(optimizer, "step", None))):
+        raise TypeError(f"fit: optimizer must be a tinygraph.optim optimizer (with zero_grad() and step()), "
+                        f"got {type(optimizer).__name__}")
+    owned = {id(q) for q in model.parameters()} if callable(getattr(model, "parameters", None)) else None
+    held = getattr(optimizer, "params", None)
+    if owned and held is not None and not any(id(q) in owned for q in held):
+        raise ValueError("fit: the optimizer holds none of the model's parameters, so training would change "
+                         "nothing; build it from model.parameters()")
+    if patience is not None and val is None:
+        raise ValueError("fit: patience= needs val= (early stopping watches the validation metric)")
+    if checkpoint is not None and os.path.isdir(checkpoint):
+        raise ValueError(f"fit: checkpoint {os.fspath(checkpoint)!r} is a directory; give a file path such as "
+                         f"'{os.path.join(os.fspath(checkpoint), 'checkpoint.npz')}'")
     if max_norm is not None and (not isinstance(max_norm, numbers.Real) or not max_norm > 0):
         raise ValueError(f"fit: max_norm must be a positive number or None, got {max_norm!r}")
     source = _epoch_source(batches)
@@ -188,6 +203,11 @@ def fit(model, batches, loss_fn, optimizer, steps=None, epochs=None, max_norm=No
                 if not isinstance(loss, Tensor) or loss.size != 1:
                     raise TypeError(f"fit: loss_fn must return a one-element Tensor, got "
                                     f"{type(loss).__name__}{getattr(loss, 'shape', '')}")
+                if not math.isfinite(loss.item()):
+                    # stop before the backward pass: the weights and the last checkpoint stay finite
+                    raise ValueError(f"fit: the loss is {loss.item()} at step {step + 1} (epoch {epoch}); the "
+                                     f"weights are those after step {step}. Lower the learning rate, set "
+                                     f"max_norm=, or check the batch")
                 loss.backward()
                 if max_norm is not None:
                     clip_grad_norm_(optimizer.params, max_norm, error_if_nonfinite=False)
@@ -217,7 +237,9 @@ def fit(model, batches, loss_fn, optimizer, steps=None, epochs=None, max_norm=No
                     break
             else:
                 if seen == 0 and position == 0:
-                    raise ValueError(f"fit: batches gave no batch in epoch {epoch}")
+                    raise ValueError(f"fit: batches gave no batch in epoch {epoch}" + (
+                        "; a generator or iterator is used up after one pass: give a list, or a function "
+                        "of the epoch that returns the batches" if epoch > 0 and isinstance(batches, collections.abc.Iterator) else ""))
                 epoch, position = epoch + 1, 0
                 if val is not None and val_every is None:
                     validate()

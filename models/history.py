@@ -63,6 +63,10 @@ class History:
             Also draw a running mean over this many steps (default: about 2% of the steps).
         title : str, optional
         """
+        if os.path.isdir(path):
+            raise ValueError(f"History.plot: {os.fspath(path)!r} is a folder; give a file name ending in .png")
+        if not os.fspath(path).lower().endswith(".png"):
+            raise ValueError(f"History.plot: writes a PNG, so the path must end in .png, got {os.fspath(path)!r}")
         try:
             import matplotlib
             matplotlib.use("Agg")

@@ -42,7 +42,7 @@ class LanguageModel(Module):
         super().__init__()
         self.vocab_size = check_size("LanguageModel", "vocab_size", vocab_size)
         self.hidden_size = check_size("LanguageModel", "hidden_size", hidden_size)
-        self.embed_size = check_size("LanguageModel", "embed_size", embed_size or hidden_size)
+        self.embed_size = check_size("LanguageModel", "embed_size", hidden_size if embed_size is None else embed_size)
         self.cell_kind = str(cell).lower()
         rng = as_rng(rng)
         self.embed = Embedding(self.vocab_size, self.embed_size, rng=rng)

@@ -154,7 +154,7 @@ class Adding(Recipe):
     def build(self, fused=True):
         c = self.config
         layer = recurrent_layer("adding", c["cell"], 2, c["hidden"], c["layers"], rng=self.seed, fused=fused)
-        return _Regressor(layer, rng=self.seed)
+        return SequenceRegressor(layer, rng=self.seed)
 
     def batches(self, epoch):
         c = self.config
@@ -179,8 +179,9 @@ class Adding(Recipe):
         return [F.mse_loss(copy(x), y)]
 
 
-class _Regressor(tg.nn.Module):
-    """A recurrent layer whose last hidden state goes through a Linear to one number."""
+class SequenceRegressor(tg.nn.Module):
+    """Many-to-one regression: a recurrent layer whose last hidden state goes through a Linear
+    to one number (the adding problem, forecasting)."""
 
     def __init__(self, layer, rng=None):
         super().__init__()
@@ -209,7 +210,7 @@ class Sunspots(Recipe):
 
     def build(self, fused=True):
         c = self.config
-        return _Regressor(recurrent_layer("sunspots", c["cell"], 1, c["hidden"], c["layers"], rng=self.seed,
+        return SequenceRegressor(recurrent_layer("sunspots", c["cell"], 1, c["hidden"], c["layers"], rng=self.seed,
                                           fused=fused), rng=self.seed)
 
     def batches(self, epoch):

@@ -151,9 +151,13 @@ class Recurrent(Module):
     state_parts = 1  # tensors per layer state: 1 for h, 2 for (h, c)
 
     def __init__(self, input_size, hidden_size, num_layers=1, output_size=None, rng=None, name=None,
-                 **cell_options):
+                 batch_first=False, **cell_options):
         super().__init__()
         kind = type(self).__name__
+        if not isinstance(batch_first, (bool, np.bool_)):
+            raise TypeError(f"{kind}: batch_first must be True or False, got {batch_first!r}")
+        # read by forward: inputs and outputs (B, T, ...) instead of time-major (T, B, ...)
+        self.batch_first = bool(batch_first)
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"{kind}: name must be a non-empty string, got {name!r}")
         self.input_size = check_size(kind, "input_size", input_size)
@@ -192,7 +196,10 @@ class Recurrent(Module):
         Parameters
         ----------
         x : Tensor or array (T, B, input_size)
-            Time-major input.
+            Time-major input: axis 0 is time. A batch-major array (B, T, D)
+            has the same rank, so it cannot be told apart when B happens to
+            be a valid T: build the model with ``batch_first=True`` for
+            (B, T, D) inputs and (B, T, ...) outputs.
         state : optional
             Initial state: for one layer ``h0`` (B, H) (``(h0, c0)`` for the
             LSTM); for ``num_layers > 1`` a list with one such state per layer.
@@ -214,14 +221,31 @@ class Recurrent(Module):
             ``h_T`` (``(h_T, c_T)`` for the LSTM); for ``num_layers > 1`` a
             tuple with one final state per layer.
         """
+        if self.batch_first:
+            x = self._time_major(x)
         hs, final = self.forward_hidden(x, state, lengths=lengths)
         if self.output_size is None:
-            return hs, final
-        if not self.cell.fused:  # textbook build: y_t = h_t @ W_hy + b_y inside each step
-            return readout_per_step(hs, self.W_hy, self.b_y), final
-        T, B, H = hs.shape
-        y = hs.reshape(T * B, H) @ self.W_hy + self.b_y
-        return y.reshape(T, B, self.output_size), final
+            y = hs
+        elif not self.cell.fused:  # textbook build: y_t = h_t @ W_hy + b_y inside each step
+            y = readout_per_step(hs, self.W_hy, self.b_y)
+        else:
+            T, B, H = hs.shape
+            y = (hs.reshape(T * B, H) @ self.W_hy + self.b_y).reshape(T, B, self.output_size)
+        return (y.transpose(1, 0, 2) if self.batch_first else y), final
+
+    def _time_major(self, x):
+        """A batch-major input (B, T, D) as time-major (T, B, D) (arrays are swapped
+        without a graph node; a Tensor gets a transpose node)."""
+        if isinstance(x, Tensor):
+            if x.ndim != 3:
+                raise ValueError(f"{type(self).__name__}: batch_first=True expects an input of shape "
+                                 f"(B, T, input_size={self.input_size}), got shape {shape_text(x.shape)}")
+            return x.transpose(1, 0, 2)
+        x = np.asarray(x)
+        if x.ndim != 3:
+            raise ValueError(f"{type(self).__name__}: batch_first=True expects an input of shape "
+                             f"(B, T, input_size={self.input_size}), got shape {shape_text(x.shape)}")
+        return np.swapaxes(x, 0, 1)
 
     def forward_hidden(self, x, state=None, lengths=None):
         """Like ``forward`` but without the output layer: ``(hidden states (T, B, H), final_state)``."""
@@ -250,6 +274,9 @@ class Recurrent(Module):
             )
         if x.shape[0] == 0:
             raise ValueError(f"{type(self).__name__}: the input has no time steps (T = 0)")
+        if x.shape[1] == 0:
+            raise ValueError(f"{type(self).__name__}: the input has an empty batch (B = 0, shape "
+                             f"{shape_text(x.shape)}); give at least one sequence")
         return x
 
     def _state_tensor(self, part, batch):
@@ -308,7 +335,7 @@ class Recurrent(Module):
 class RNN(Recurrent):
     """Elman RNN over a sequence: ``RNNCell`` unrolled (see ``Recurrent`` for the arguments).
 
-    ``h_t = act(x_t @ W_xh + h_{t-1} @ W_hh + b_h)`` for ``t = 1..T`` and, with
+    ``h_t = act(x_t @ W_xh + h_{t-1} @ W_hh + b_h)`` for ``t = 0..T-1`` and, with
     ``output_size``, ``y_t = h_t @ W_hy + b_y``. ``nonlinearity`` is ``"tanh"``
     (default) or ``"relu"``. ``fused=False`` builds the textbook graph (see ``RNNCell``).
     """
@@ -316,9 +343,9 @@ class RNN(Recurrent):
     cell_class = RNNCell
 
     def __init__(self, input_size, hidden_size, nonlinearity="tanh", num_layers=1, output_size=None, rng=None,
-                 name=None, fused=True):
+                 name=None, fused=True, batch_first=False):
         super().__init__(input_size, hidden_size, num_layers=num_layers, output_size=output_size, rng=rng,
-                         name=name, nonlinearity=nonlinearity, fused=fused)
+                         name=name, batch_first=batch_first, nonlinearity=nonlinearity, fused=fused)
 
 
 class LSTM(Recurrent):
@@ -333,9 +360,9 @@ class LSTM(Recurrent):
     state_parts = 2
 
     def __init__(self, input_size, hidden_size, num_layers=1, output_size=None, forget_bias=None, fused=True,
-                 rng=None, name=None):
+                 rng=None, name=None, batch_first=False):
         super().__init__(input_size, hidden_size, num_layers=num_layers, output_size=output_size, rng=rng,
-                         name=name, forget_bias=forget_bias, fused=fused)
+                         name=name, batch_first=batch_first, forget_bias=forget_bias, fused=fused)
 
 
 class GRU(Recurrent):
@@ -347,6 +374,7 @@ class GRU(Recurrent):
 
     cell_class = GRUCell
 
-    def __init__(self, input_size, hidden_size, num_layers=1, output_size=None, fused=True, rng=None, name=None):
+    def __init__(self, input_size, hidden_size, num_layers=1, output_size=None, fused=True, rng=None, name=None,
+                 batch_first=False):
         super().__init__(input_size, hidden_size, num_layers=num_layers, output_size=output_size, rng=rng,
-                         name=name, fused=fused)
+                         name=name, batch_first=batch_first, fused=fused)

@@ -50,7 +50,7 @@ class Seq2Seq(Module):
         self.src_vocab = check_size(kind, "src_vocab", src_vocab)
         self.tgt_vocab = check_size(kind, "tgt_vocab", tgt_vocab)
         self.hidden_size = H = check_size(kind, "hidden_size", hidden_size)
-        E = check_size(kind, "embed_size", embed_size or hidden_size)
+        E = check_size(kind, "embed_size", hidden_size if embed_size is None else embed_size)
         rng = as_rng(rng)
         self.attention_kind = attention
         self.src_embed = Embedding(self.src_vocab, E, rng=rng)

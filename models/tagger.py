@@ -58,7 +58,7 @@ class SequenceTagger(Module):
         rng = as_rng(rng)
         if self.tokens:
             self.vocab_size = size
-            self.embed = Embedding(size, embed_size or hidden_size, rng=rng)
+            self.embed = Embedding(size, check_size(kind, "embed_size", hidden_size if embed_size is None else embed_size), rng=rng)
             self.embed.weight.data *= 0.3
             in_size = self.embed.embedding_dim
         else:

@@ -24,3 +24,17 @@ def test_readme_examples_run_in_order(tmp_path, monkeypatch):
         except Exception as exc:  # name the block that broke
             raise AssertionError(f"README python block {number} failed: {exc!r}\n{block}") from exc
     assert (tmp_path / "ckpt.npz").exists() and (tmp_path / "rnn.svg").exists()
+
+
+def test_no_readme_code_passes_a_literal_ellipsis():
+    """Blocks not run here (```py: PyTorch interop) still parse, and none hides an argument behind
+    `...` that a reader would paste as is (tg.draw(x, ...) is a TypeError)."""
+    import ast
+    blocks = re.findall(r"```py(?:thon)?\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    for number, block in enumerate(blocks):
+        tree = ast.parse(block)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                args = list(node.args) + [k.value for k in node.keywords]
+                assert not any(isinstance(a, ast.Constant) and a.value is Ellipsis for a in args), (
+                    f"README code block {number} passes ... to {ast.unparse(node.func)}: {ast.unparse(node)}")

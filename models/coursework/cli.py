@@ -2,6 +2,9 @@
 ``tinygraph.commands`` entry-point group)."""
 from __future__ import annotations
 
+import argparse
+import math
+import os
 import sys
 
 
@@ -15,16 +18,35 @@ def add_parser(subparsers):
                                 "or one notebook per student named after them)")
     p.add_argument("--out", default="grades", help="folder for gradebook.csv and feedback/ (default: grades)")
     p.add_argument("--hidden", default=None, help="a Python file of hidden checks (functions check_<name>(ns))")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per notebook (default: 120)")
+    p.add_argument("--timeout", type=_seconds, default=120.0, help="seconds per notebook (default: 120)")
     p.set_defaults(func=run)
 
 
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
+
+
 def run(args):
+    if args.hidden is not None and not os.path.isfile(args.hidden):
+        # the teacher's mistake: stop before any student is graded (and failed for it)
+        print(f"tinygraph grade: --hidden {args.hidden}: no such file of hidden checks", file=sys.stderr)
+        return 2
     try:
         import nbclient  # noqa: F401
         import nbformat  # noqa: F401
     except ImportError:
         print("tinygraph grade needs Jupyter tooling: pip install 'tinygraph[notebooks]'", file=sys.stderr)
+        return 2
+    try:  # before grading anyone: a grade book that cannot be written is found out now, not at the end
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as exc:
+        print(f"tinygraph grade: cannot write to --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     from .grade import all_passed, grade_path
 

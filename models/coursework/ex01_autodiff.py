@@ -38,6 +38,17 @@ def check_softplus(ns):
     if err > 1e-6:
         raise Wrong(f"Softplus.forward wrong at index {_worst(got, want)} (relative error {fmt(err)}); "
                     f"hint: log(1 + exp(x)), e.g. np.logaddexp(0, x)")
+    # the exercise asks for a forward that is safe for large |x| (log(1 + exp(x)) overflows to inf)
+    big = np.array([-1000.0, -50.0, 50.0, 1000.0])
+    with np.errstate(all="ignore"):
+        got_big = np.asarray(call("Softplus.forward", op.forward, big.copy()), dtype=float)
+    if got_big.shape != big.shape or not np.all(np.isfinite(got_big)):
+        bad = big[~np.isfinite(got_big)] if got_big.shape == big.shape else big
+        raise Wrong(f"Softplus.forward is not finite at x = {bad[-1]:g} (got {got_big.tolist()} for x = "
+                    f"{big.tolist()}); hint: exp(x) overflows for large x: use np.logaddexp(0, x)")
+    if rel_error(got_big, ref.softplus(big)) > 1e-6:
+        raise Wrong(f"Softplus.forward wrong for large |x|: {got_big.tolist()} for x = {big.tolist()}, expected "
+                    f"{ref.softplus(big).tolist()}; hint: np.logaddexp(0, x)")
     g = rng.standard_normal(x.shape)
     grads = call("Softplus.vjp", op.vjp, g.copy(), want.copy(), x.copy())
     if not isinstance(grads, (tuple, list)) or len(grads) != 1:

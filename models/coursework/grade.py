@@ -13,6 +13,7 @@ import io
 import json
 import os
 import pathlib
+import re
 import tempfile
 import time
 
@@ -126,13 +127,36 @@ def execute_and_grade(path, hidden=None, timeout=120, kernel_name="python3"):
     for output in notebook.cells[-1].get("outputs", []):
         for line in output.get("text", "").splitlines():
             if line.startswith(MARKER):
-                return assignment, [Feedback(d["exercise"], d["status"], d["message"], d["points"],
-                                             d["max_points"], d["hidden"]) for d in json.loads(line[len(MARKER):])], \
-                    notebook
+                feedback = [Feedback(d["exercise"], d["status"], d["message"], d["points"],
+                                     d["max_points"], d["hidden"]) for d in json.loads(line[len(MARKER):])]
+                return assignment, _blame_failed_cells(feedback, notebook.cells[:-1]), notebook
     errors = [o for o in notebook.cells[-1].get("outputs", []) if o.get("output_type") == "error"]
     why = f"{errors[0]['ename']}: {errors[0]['evalue']}" if errors else "no result"
     return assignment, [Feedback(e.name, FAILED, f"grading failed in the notebook's kernel ({why})", 0.0,
                                  e.points, e.hidden) for e in checks], notebook
+
+
+def _blame_failed_cells(feedback, cells):
+    """An exercise 'not attempted' because its function is not defined, while a cell that
+    defines that function raised (a syntax error, a NameError while defining it, ...), was
+    attempted: report it as failed with the cell's error, which is what the student must fix."""
+    errors = {}  # function name -> "ename: evalue" of the cell that should have defined it
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
+        raised = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if raised:
+            for name in re.findall(r"^\s*def\s+(\w+)\s*\(", cell.get("source", ""), flags=re.M):
+                errors.setdefault(name, f"{raised[0].get('ename')}: {raised[0].get('evalue')}")
+    out = []
+    for f in feedback:
+        missing = re.match(r"(\w+) is not defined$", f.message) if f.status == NOT_ATTEMPTED else None
+        if missing and missing.group(1) in errors:
+            name = missing.group(1)
+            f = Feedback(f.exercise, FAILED, f"{name} is not defined because the cell that defines it raised "
+                         f"{errors[name]}; fix that cell and run it again", 0.0, f.max_points, f.hidden)
+        out.append(f)
+    return out
 
 
 def find_notebooks(path):

@@ -217,3 +217,16 @@ def test_encoder_decoder_with_names_keeps_the_two_templates_apart():
 def test_a_ragged_initial_state_is_a_clear_error():
     with pytest.raises(ValueError, match=r"RNN: expected the initial state as \(1, 4\)"):
         models.RNN(3, 4)(np.ones((2, 1, 3)), [[1, 2], [3]])
+
+
+@pytest.mark.parametrize("make", [
+    lambda e: models.LanguageModel(10, 4, embed_size=e),
+    lambda e: models.SequenceClassifier(10, 4, num_classes=2, embed_size=e),
+    lambda e: models.SequenceTagger(10, 4, num_tags=3, embed_size=e),
+    lambda e: models.Seq2Seq(10, 8, 4, embed_size=e),
+])
+@pytest.mark.parametrize("embed_size", [0, -2, 2.5])
+def test_a_bad_embed_size_is_an_error_not_the_default(make, embed_size):
+    """embed_size=0 used to become hidden_size silently (``embed_size or hidden_size``)."""
+    with pytest.raises(ValueError, match=r"embed_size must be a positive integer, got"):
+        make(embed_size)

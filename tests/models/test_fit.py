@@ -157,3 +157,68 @@ def test_epochs_only_validates_after_each_epoch():
     m, opt = setup()
     h = models.fit(m, list(batches(0)), loss_fn, opt, epochs=2, val=val, progress=False)
     assert h.steps == 14 and [s for s, _ in h.val["loss"]] == [7, 14]
+
+
+@pytest.mark.parametrize("optimizer", [None, "adam", object()])
+def test_an_optimizer_that_is_not_one_is_a_type_error(optimizer):
+    m, _ = setup()
+    with pytest.raises(TypeError, match=r"fit: optimizer must be .*zero_grad.*step"):
+        models.fit(m, batches, loss_fn, optimizer, steps=2, progress=False)
+
+
+def test_patience_without_val_is_refused():
+    """Early stopping watches validation; without val= it would silently never stop early."""
+    m, opt = setup()
+    with pytest.raises(ValueError, match="fit: patience= needs val="):
+        models.fit(m, batches, loss_fn, opt, steps=2, patience=2, progress=False)
+
+
+def test_a_checkpoint_path_that_is_a_directory_is_named_by_fit(tmp_path):
+    m, opt = setup()
+    with pytest.raises(ValueError, match="fit: checkpoint .* is a directory"):
+        models.fit(m, batches, loss_fn, opt, steps=2, checkpoint=tmp_path, progress=False)
+
+
+def test_a_non_finite_loss_stops_fit_before_it_reaches_the_weights(tmp_path):
+    """A nan/inf loss is an error naming the step; the weights and the last checkpoint are those
+    before it (training on would fill the weights and the checkpoint with nan, silently)."""
+    m, opt = setup()
+    calls = {"n": 0}
+
+    def exploding(model, batch):
+        calls["n"] += 1
+        loss = loss_fn(model, batch)
+        return loss * np.inf if calls["n"] == 3 else loss
+
+    ckpt = tmp_path / "run.npz"
+    with pytest.raises(ValueError, match=r"fit: the loss is inf at step 3"):
+        models.fit(m, batches, exploding, opt, steps=5, checkpoint=ckpt, checkpoint_every=1, progress=False)
+    assert all(np.isfinite(v).all() for v in weights(m).values())
+    assert models.load_checkpoint(ckpt)["fit"]["step"] == 2
+
+
+def test_an_optimizer_over_another_models_parameters_is_refused():
+    """It trained nothing, silently: the loss stayed where it was."""
+    m, _ = setup()
+    other = models.LanguageModel(6, 8, rng=1)
+    with pytest.raises(ValueError, match="fit: the optimizer holds none of the model's parameters"):
+        models.fit(m, batches, loss_fn, tg.optim.Adam(other.parameters()), steps=2, progress=False)
+    # a subset (the rest frozen) is a legitimate choice
+    h = models.fit(m, batches, loss_fn, tg.optim.Adam(m.out.parameters(), lr=0.01), steps=2, progress=False)
+    assert len(h.loss) == 2
+
+
+def test_a_generator_used_for_two_epochs_says_how_to_fix_it():
+    m, opt = setup()
+    with pytest.raises(ValueError, match="a generator or iterator is used up after one pass"):
+        models.fit(m, (b for b in batches(0)), loss_fn, opt, epochs=2, progress=False)
+
+
+@pytest.mark.parametrize("name", ["", "curve.pdf"])
+def test_history_plot_names_a_bad_path(tmp_path, name):
+    pytest.importorskip("matplotlib")
+    m, opt = setup()
+    h = models.fit(m, batches, loss_fn, opt, steps=1, progress=False)
+    with pytest.raises(ValueError, match="History.plot: "):
+        h.plot(tmp_path / name if name else tmp_path)
+    assert sorted(os.listdir(tmp_path)) == []

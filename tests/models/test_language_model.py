@@ -74,7 +74,7 @@ def test_generation_records_no_graph(lm, monkeypatch):
 
 @pytest.mark.parametrize("kwargs, error, words", [
     (dict(prompt=np.array([], dtype=int), steps=3), ValueError, "at least one token"),
-    (dict(prompt=np.array([9]), steps=3), ValueError, "outside the vocabulary"),
+    (dict(prompt=np.array([9]), steps=3), ValueError, r"generate: prompt: id 9 is outside the vocabulary 0 <= id < "),
     (dict(prompt=np.array([1.0]), steps=3), TypeError, "integer"),
     (dict(prompt=np.array([1]), steps=3, temperature=-1), ValueError, "temperature"),
     (dict(prompt=np.array([1]), steps=3, top_k=0), ValueError, "top_k"),

@@ -119,3 +119,43 @@ def test_feedback_round_trips_as_json():
     f = coursework.Feedback("x", "failed", "msg", 0.0, 1.0)
     assert json.loads(json.dumps(f.to_dict()))["status"] == "failed"
     assert str(f) == "[failed] x: msg" and repr(f) == str(f)
+
+
+def test_a_cell_that_fails_to_define_an_exercise_is_reported_with_its_error(tmp_path):
+    """A student whose answer cell has a syntax error (or raises while defining the function) did
+    attempt it: the feedback is 'failed' with the cell's error, not 'not attempted: ... is not defined'."""
+    nb = nbformat.read(SOLUTIONS / "02_rnn_bptt.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.lstrip().startswith("def rnn_backward("):
+            cell.source = cell.source.replace("def rnn_backward(dhs, xs, h0, hs, W_xh, W_hh):",
+                                              "def rnn_backward(dhs, xs, h0, hs, W_xh, W_hh)", 1)
+            break
+    else:
+        pytest.fail("no cell defines rnn_backward")
+    path = tmp_path / "erin.ipynb"
+    nbformat.write(nb, path)
+    _, feedback = coursework.grade_notebook(path, timeout=120)
+    by = {f.exercise: f for f in feedback}
+    assert by["rnn_backward"].status == "failed", by["rnn_backward"].message
+    assert "SyntaxError" in by["rnn_backward"].message and "rnn_backward" in by["rnn_backward"].message
+    assert by["rnn_forward"].status == "passed"
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--hidden", "no_such_checks.py"], "--hidden"), (["--timeout", "-1"], "--timeout"),
+    (["--timeout", "0"], "--timeout"),
+])
+def test_the_teachers_bad_flags_stop_before_any_student_is_graded(tmp_path, flags, words):
+    """A missing hidden-checks file failed every student ('notebook: FileNotFoundError') and wrote
+    a grade book; a negative time limit was accepted."""
+    shutil.copy(SOLUTIONS / "01_autodiff.ipynb", tmp_path / "ann.ipynb")
+    result = _tinygraph("grade", str(tmp_path / "ann.ipynb"), "--out", str(tmp_path / "g"), *flags)
+    assert result.returncode == 2 and words in result.stderr, result.stdout + result.stderr
+    assert not (tmp_path / "g").exists() and "ann" not in result.stdout
+
+
+def test_an_unwritable_out_stops_before_any_student_is_graded(tmp_path):
+    shutil.copy(SOLUTIONS / "01_autodiff.ipynb", tmp_path / "ann.ipynb")
+    (tmp_path / "taken").write_text("a file, not a folder")
+    result = _tinygraph("grade", str(tmp_path / "ann.ipynb"), "--out", str(tmp_path / "taken"))
+    assert result.returncode == 2 and "--out" in result.stderr and "ann" not in result.stdout
