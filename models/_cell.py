@@ -22,9 +22,17 @@ def check_size(owner, name, value):
     return int(value)
 
 
-def as_rng(rng):
+def as_rng(rng, where="rng"):
     """``rng`` as a ``numpy.random.Generator`` (None, a seed, or a Generator)."""
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    if isinstance(rng, np.random.Generator):
+        return rng
+    try:
+        if isinstance(rng, (bool, float, str, bytes)):
+            raise TypeError(type(rng).__name__)
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: rng must be None, a non-negative integer seed or a numpy.random.Generator, "
+                        f"got {rng!r}") from None
 
 
 def shape_text(shape):

@@ -44,7 +44,7 @@ class LanguageModel(Module):
         self.hidden_size = check_size("LanguageModel", "hidden_size", hidden_size)
         self.embed_size = check_size("LanguageModel", "embed_size", hidden_size if embed_size is None else embed_size)
         self.cell_kind = str(cell).lower()
-        rng = as_rng(rng)
+        rng = as_rng(rng, "LanguageModel")
         self.embed = Embedding(self.vocab_size, self.embed_size, rng=rng)
         self.embed.weight.data *= 0.3  # unit-normal rows would saturate the gates at the start
         self.rnn = recurrent_layer("LanguageModel", cell, self.embed_size, self.hidden_size, num_layers, rng=rng,
@@ -107,7 +107,7 @@ class LanguageModel(Module):
             raise ValueError(f"{where}: temperature must be a finite number >= 0, got {temperature!r}")
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):
             raise ValueError(f"{where}: top_k must be a positive integer or None, got {top_k!r}")
-        rng = as_rng(rng)
+        rng = as_rng(rng, "LanguageModel.generate")
         out = []
         with no_grad():
             logits, state = self(prompt[:, None])

@@ -96,3 +96,12 @@ def test_learns_a_repeating_text():
     h = models.fit(m, [batch], lambda m, b: F.cross_entropy(m(b[:-1])[0], b[1:]), opt, steps=60, progress=False)
     assert h.loss[0] > 1.0 and h.loss[-1] < 0.1
     assert m.generate(np.array([0, 1]), 6, temperature=0).tolist() == [2, 0, 1, 2, 0, 1]
+
+
+def test_generate_with_a_bad_rng_is_a_clear_error():
+    from tinygraph import models as m
+
+    lm = m.LanguageModel(10, 8, rng=0)
+    for bad in ("x", 1.5, -3):
+        with pytest.raises(TypeError, match="rng must be None, a non-negative integer seed"):
+            lm.generate(np.array([1, 2]), 3, rng=bad)
