@@ -128,5 +128,14 @@ class BufferPool:
         """Forget every array (they are freed once nothing else refers to them)."""
         self._leases.clear()
 
+    # The pool is a cache of scratch memory, and its leases hold weak references:
+    # a copy (pickle, deepcopy) of a model starts with an empty pool.
+    def __getstate__(self):
+        return {"keep": self.keep}
+
+    def __setstate__(self, state):
+        self.keep = state["keep"]
+        self._leases = {}
+
     def __repr__(self):
         return f"BufferPool({sum(len(v) for v in self._leases.values())} arrays, {self.nbytes / 2**20:.1f} MiB)"

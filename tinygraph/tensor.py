@@ -128,6 +128,7 @@ class Tensor:
         state = {}
         for slot in ("_data", "grad", "requires_grad", "name", "_fn", "parents", "_attrs", "instance", "_retain"):
             state[slot] = getattr(self, slot)
+        state["_group"] = getattr(self, "_group", None)  # the outputs of a multi-output op stay one group
         return state
 
     def __setstate__(self, state):
@@ -652,6 +653,20 @@ class OutputGroup:
 
     def index(self, tensor):
         return next(k for k, r in enumerate(self.refs) if r() is tensor)
+
+    # Weak references cannot be pickled: a copy keeps the arrays and the tensors that
+    # still exist (pickle records this object before its state, so the cycle with the
+    # tensors that point back at it closes on the one copy).
+    def __getstate__(self):
+        return self.arrays, self.tensors()
+
+    def __setstate__(self, state):
+        self.arrays, tensors = state
+        self.refs = tuple(_dead_ref if t is None else weakref.ref(t) for t in tensors)
+
+
+def _dead_ref():
+    return None
 
 
 def _apply_multi(fn, inputs, attrs, outs):

@@ -67,3 +67,46 @@ def test_unpickled_tensor_is_placed_after_everything_made_so_far():
     y = (b * 3).sum()
     y.backward()
     np.testing.assert_array_equal(b.grad, [3.0])
+
+
+MAKE_LSTM = textwrap.dedent("""
+    import pickle, sys
+    import numpy as np
+    from tinygraph import models
+    xs = np.random.default_rng(0).normal(size=(4, 2, 3))
+    for fused in (True, False):
+        model = models.LSTM(3, 5, rng=0, fused=fused)
+        out, (h, c) = model(xs)          # the fused cell's multi-output nodes and pooled buffers
+        loss = (out ** 2).sum() + (c ** 2).sum()
+        with open(sys.argv[1] + str(fused), "wb") as f:
+            pickle.dump({"model": model, "loss": loss}, f)
+""")
+
+USE_LSTM = textwrap.dedent("""
+    import pickle, sys
+    import numpy as np
+    from tinygraph import models
+    xs = np.random.default_rng(0).normal(size=(4, 2, 3))
+    for fused in (True, False):
+        with open(sys.argv[1] + str(fused), "rb") as f:
+            saved = pickle.load(f)
+        saved["loss"].backward()
+        fresh = models.LSTM(3, 5, rng=0, fused=fused)
+        out, (h, c) = fresh(xs)
+        ((out ** 2).sum() + (c ** 2).sum()).backward()
+        for (name, p), q in zip(saved["model"].named_parameters(), fresh.parameters()):
+            assert p.grad is not None, name
+            np.testing.assert_allclose(p.grad, q.grad, rtol=1e-5, err_msg=name)
+        saved["model"](xs)               # the unpickled model (empty buffer pool) runs again
+    print("ok")
+""")
+
+
+def test_a_trained_lstm_and_its_graph_pickle_across_processes(tmp_path):
+    """A model that has run (its cells keep a buffer pool of weak leases) and a graph with
+    the fused cell's multi-output nodes pickle, and back-propagate in a new process."""
+    path = tmp_path / "lstm.pkl"
+    for script in (MAKE_LSTM, USE_LSTM):
+        run = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "ok"
