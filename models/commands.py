@@ -2,14 +2,14 @@
 ``tinygraph.commands`` entry-point group; this is CLI code, so it prints)."""
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import os
 import sys
 import time
 
 import numpy as np
+
+from tinygraph.cli_args import non_negative_float, positive_float, positive_int, seed
 
 
 def add_tasks_parser(subparsers):
@@ -24,12 +24,12 @@ def add_train_parser(subparsers):
                     "samples.txt (generative tasks) and slice.png/.dot (a small unrolled slice of the model).")
     p.add_argument("task", help="task name (see: tinygraph tasks)")
     p.add_argument("--cell", choices=["lstm", "gru", "rnn"], help="recurrent cell (default: the task's)")
-    p.add_argument("--hidden", type=_positive_int, help="hidden units")
-    p.add_argument("--layers", type=_positive_int, help="stacked recurrent layers")
-    p.add_argument("--steps", type=_positive_int, help="optimizer steps")
-    p.add_argument("--batch", type=_positive_int, help="sequences per batch")
-    p.add_argument("--lr", type=_positive_float, help="Adam learning rate")
-    p.add_argument("--seed", type=_seed, default=0, help="seed of the weights and the batch order (default 0)")
+    p.add_argument("--hidden", type=positive_int, help="hidden units")
+    p.add_argument("--layers", type=positive_int, help="stacked recurrent layers")
+    p.add_argument("--steps", type=positive_int, help="optimizer steps")
+    p.add_argument("--batch", type=positive_int, help="sequences per batch")
+    p.add_argument("--lr", type=positive_float, help="Adam learning rate")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the weights and the batch order (default 0)")
     p.add_argument("--attention", choices=["none", "dot", "additive"], help="dates: attention (default dot)")
     p.add_argument("--T", type=int, dest="T", help="adding: sequence length (default 50)")
     p.add_argument("--delay", type=int, help="copy: blanks between reading and writing (default 10)")
@@ -44,52 +44,11 @@ def add_sample_parser(subparsers):
     p = subparsers.add_parser("sample", help="generate from a checkpoint written by tinygraph train")
     p.add_argument("checkpoint", help="checkpoint.npz of tinygraph train")
     p.add_argument("--prompt", default=None, help="text that warms up the state (default: a speaker name)")
-    p.add_argument("--steps", type=_positive_int, default=500, help="characters to generate (default 500)")
-    p.add_argument("--temperature", type=_nonnegative_float, default=0.8, help="0 is greedy (default 0.8)")
-    p.add_argument("--top-k", type=_positive_int, default=None, help="sample among the k likeliest characters")
-    p.add_argument("--seed", type=_seed, default=None, help="seed (same seed, same text)")
+    p.add_argument("--steps", type=positive_int, default=500, help="characters to generate (default 500)")
+    p.add_argument("--temperature", type=non_negative_float, default=0.8, help="0 is greedy (default 0.8)")
+    p.add_argument("--top-k", type=positive_int, default=None, help="sample among the k likeliest characters")
+    p.add_argument("--seed", type=seed, default=None, help="seed (same seed, same text)")
     p.set_defaults(func=_sample)
-
-
-def _positive_int(text):
-    # checked here so that a bad flag is a usage error naming it, not a traceback from fit or a model
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _seed(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:  # numpy's generators take no negative seeds
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def _nonnegative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite positive number, got {text}")
-    return value
 
 
 # ---------------------------------------------------------------------------------------

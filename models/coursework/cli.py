@@ -2,10 +2,10 @@
 ``tinygraph.commands`` entry-point group)."""
 from __future__ import annotations
 
-import argparse
-import math
 import os
 import sys
+
+from tinygraph.cli_args import positive_float
 
 
 def add_parser(subparsers):
@@ -18,18 +18,8 @@ def add_parser(subparsers):
                                 "or one notebook per student named after them)")
     p.add_argument("--out", default="grades", help="folder for gradebook.csv and feedback/ (default: grades)")
     p.add_argument("--hidden", default=None, help="a Python file of hidden checks (functions check_<name>(ns))")
-    p.add_argument("--timeout", type=_seconds, default=120.0, help="seconds per notebook (default: 120)")
+    p.add_argument("--timeout", type=positive_float, default=120.0, help="seconds per notebook (default: 120)")
     p.set_defaults(func=run)
-
-
-def _seconds(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
-    return value
 
 
 def run(args):

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..cli_args import non_negative_int, positive_int, seed
+
 _MODELS = ("rnn", "lstm", "gru")
 # A drawing shows the graph's structure, not big tensors: sizes beyond these only cost memory.
 MAX_SIZE = 4096
@@ -23,7 +25,7 @@ def add_draw_parser(subparsers):
                     "these need Graphviz 'dot') or .dot (DOT source, always available).",
     )
     p.add_argument("--model", choices=_MODELS, default="rnn", help="which model (default: rnn)")
-    p.add_argument("--steps", type=_positive, default=3, help="time steps to unroll (default: 3)")
+    p.add_argument("--steps", type=positive_int, default=3, help="time steps to unroll (default: 3)")
     p.add_argument("--out", required=True,
                    help="output file: .svg, .png, .pdf, .dot, or .html (an interactive page: tooltips, a time-step "
                         "slider, the backward pass step by step)")
@@ -40,45 +42,18 @@ def add_draw_parser(subparsers):
     p.add_argument("--input-size", type=_size, default=2, help=f"features per step (default: 2, at most {MAX_SIZE})")
     p.add_argument("--hidden-size", type=_size, default=3, help=f"hidden size (default: 3, at most {MAX_SIZE})")
     p.add_argument("--batch", type=_size, default=1, help=f"batch size (default: 1, at most {MAX_SIZE})")
-    p.add_argument("--seed", type=_seed, default=0, help="random seed, a non-negative integer (default: 0)")
-    p.add_argument("--max-nodes", type=_non_negative, default=None,
+    p.add_argument("--seed", type=seed, default=0, help="random seed, a non-negative integer (default: 0)")
+    p.add_argument("--max-nodes", type=non_negative_int, default=None,
                    help="refuse to draw more nodes than this (default: 2000; 0 means no limit)")
     p.set_defaults(func=run_draw)
     return p
 
 
-def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 def _size(text):
-    value = _positive(text)
+    value = positive_int(text)
     if value > MAX_SIZE:
         raise argparse.ArgumentTypeError(f"{value} is too large for a drawing (at most {MAX_SIZE}); a drawing "
                                          f"shows the graph's structure, which does not depend on the sizes")
-    return value
-
-
-def _non_negative(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
-    return value
-
-
-def _seed(text):
-    value = _non_negative(text)
-    if value >= 2**63:
-        raise argparse.ArgumentTypeError(f"expected a seed below 2**63, got {value}")
     return value
 
 
