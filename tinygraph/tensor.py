@@ -5,7 +5,6 @@ import itertools
 import math
 import numbers
 
-import weakref
 
 import numpy as np
 
@@ -637,69 +636,6 @@ def apply(fn, *inputs, **attrs):
 _new_tensor = Tensor.__new__
 
 
-class OutputGroup:
-    """The outputs of one application of a multi-output op: their arrays (what the VJP
-    receives as ``out``) and weak references to their tensors (no reference cycle)."""
-
-    __slots__ = ("arrays", "refs")
-
-    def __init__(self, arrays, tensors):
-        self.arrays = arrays
-        self.refs = tuple(weakref.ref(t) for t in tensors)
-
-    def tensors(self):
-        """The output tensors, None for one that no longer exists."""
-        return [r() for r in self.refs]
-
-    def index(self, tensor):
-        return next(k for k, r in enumerate(self.refs) if r() is tensor)
-
-    # Weak references cannot be pickled: a copy keeps the arrays and the tensors that
-    # still exist (pickle records this object before its state, so the cycle with the
-    # tensors that point back at it closes on the one copy).
-    def __getstate__(self):
-        return self.arrays, self.tensors()
-
-    def __setstate__(self, state):
-        self.arrays, tensors = state
-        self.refs = tuple(_dead_ref if t is None else weakref.ref(t) for t in tensors)
-
-
-def _dead_ref():
-    return None
-
-
-def _apply_multi(fn, inputs, attrs, outs):
-    """The tuple of output Tensors of a multi-output op (``Op.n_outputs``)."""
-    if not isinstance(outs, (tuple, list)) or len(outs) != fn.n_outputs:
-        raise TypeError(f"{fn.name}: forward must return a tuple of {fn.n_outputs} arrays "
-                        f"(n_outputs), got {type(outs).__name__}")
-    arrays = tuple(np.asarray(o) for o in outs)
-    tensors = []
-    for a in arrays:
-        t = apply(_Identity(a), *inputs)  # a node like any other, with this op's parents
-        t._fn, t._attrs = (fn, attrs) if t._fn is not None else (None, t._attrs)
-        tensors.append(t)
-    group = OutputGroup(arrays, tensors)
-    for t in tensors:
-        t._group = group
-    return tuple(tensors)
-
-
-class _Identity:
-    """Stands in for the op while ``apply`` records one output of a multi-output op."""
-
-    n_outputs = 1
-    check = None
-    name = "output"
-
-    def __init__(self, array):
-        self.array = array
-
-    def forward(self, *xs):
-        return self.array
-
-
 def _convert_operands(fn, inputs):
     like = STATE.default_dtype
     for x in inputs:
@@ -793,3 +729,4 @@ def where(cond, a, b):
 
 
 from . import numpy_protocol as _numpy_protocol  # noqa: E402  (it builds on Tensor and apply above)
+from .multi_output import apply_multi as _apply_multi  # noqa: E402  (likewise)
