@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from tinygraph import Tensor, tensor
+from tinygraph.nn import Embedding
 
-from ._cell import shape_text
+from ._cell import check_size, shape_text
 from .recurrent import GRU, LSTM, RNN
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
@@ -19,10 +20,34 @@ def recurrent_layer(owner, cell, input_size, hidden_size, num_layers=1, rng=None
     if not isinstance(cell, str) or cell.lower() not in CELLS:
         raise ValueError(f"{owner}: cell must be one of 'lstm', 'gru', 'rnn', got {cell!r}")
     cls = CELLS[cell.lower()]
-    options = {} if cls is RNN else {"fused": fused}
+    options = {"fused": fused}
     if cls is LSTM:
         options["forget_bias"] = 1.0  # start out remembering (Jozefowicz et al. 2015); the usual choice
     return cls(input_size, hidden_size, num_layers=num_layers, rng=rng, name=name, **options)
+
+
+def token_embedding(owner, vocab_size, hidden_size, embed_size, rng):
+    """``Embedding(vocab_size, embed_size)`` (``embed_size`` defaults to ``hidden_size``), its rows
+    scaled by 0.3: unit-normal rows would saturate the gates at the start."""
+    dim = check_size(owner, "embed_size", hidden_size if embed_size is None else embed_size)
+    embed = Embedding(vocab_size, dim, rng=rng)
+    embed.weight.data *= 0.3
+    return embed
+
+
+def input_layer(module, owner, tokens, size, hidden_size, embed_size, rng):
+    """Set up what reads a model's input and return the recurrent layer's input size.
+
+    With ``tokens`` the input is token ids: ``module.vocab_size = size`` and
+    ``module.embed`` embeds them; otherwise the input is ``size`` features per
+    step (``module.input_size = size``).
+    """
+    if tokens:
+        module.vocab_size = size
+        module.embed = token_embedding(owner, size, hidden_size, embed_size, rng)
+        return module.embed.embedding_dim
+    module.input_size = size
+    return size
 
 
 def check_tokens(owner, tokens, vocab_size, what="tokens", ndim=2):

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from tinygraph import tensor, where
-from tinygraph.nn import Embedding, Linear, Module
+from tinygraph.nn import Linear, Module
 
-from ._build import check_features, check_tokens, hidden_of, last_layer, recurrent_layer
+from ._build import check_features, check_tokens, hidden_of, input_layer, last_layer, recurrent_layer
 from ._cell import as_rng, check_size
 from .recurrent import check_lengths
 
@@ -48,13 +48,7 @@ class SequenceClassifier(Module):
             raise ValueError(f"{kind}: pool must be one of {POOLS}, got {pool!r}")
         self.pool, self.tokens = pool, bool(tokens)
         rng = as_rng(rng)
-        if self.tokens:
-            self.vocab_size = size
-            self.embed = Embedding(size, check_size(kind, "embed_size", hidden_size if embed_size is None else embed_size), rng=rng)
-            self.embed.weight.data *= 0.3
-            in_size = self.embed.embedding_dim
-        else:
-            self.input_size = in_size = size
+        in_size = input_layer(self, kind, self.tokens, size, self.hidden_size, embed_size, rng)
         self.rnn = recurrent_layer(kind, cell, in_size, self.hidden_size, num_layers, rng=rng, fused=fused)
         self.out = Linear(self.hidden_size, self.num_classes, rng=rng)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .recurrent import GRU, LSTM, RNN, Recurrent
+from .recurrent import GRU, LSTM, RNN
 
 GATES = {"lstm": "ifgo", "gru": "rzn", "rnn": None}
 

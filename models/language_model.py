@@ -6,9 +6,9 @@ import numbers
 import numpy as np
 
 from tinygraph import no_grad
-from tinygraph.nn import Embedding, Linear, Module
+from tinygraph.nn import Linear, Module
 
-from ._build import check_tokens, recurrent_layer, sample_logits
+from ._build import check_tokens, recurrent_layer, sample_logits, token_embedding
 from ._cell import as_rng, check_size
 
 
@@ -42,11 +42,10 @@ class LanguageModel(Module):
         super().__init__()
         self.vocab_size = check_size("LanguageModel", "vocab_size", vocab_size)
         self.hidden_size = check_size("LanguageModel", "hidden_size", hidden_size)
-        self.embed_size = check_size("LanguageModel", "embed_size", hidden_size if embed_size is None else embed_size)
         self.cell_kind = str(cell).lower()
         rng = as_rng(rng, "LanguageModel")
-        self.embed = Embedding(self.vocab_size, self.embed_size, rng=rng)
-        self.embed.weight.data *= 0.3  # unit-normal rows would saturate the gates at the start
+        self.embed = token_embedding("LanguageModel", self.vocab_size, self.hidden_size, embed_size, rng)
+        self.embed_size = self.embed.embedding_dim
         self.rnn = recurrent_layer("LanguageModel", cell, self.embed_size, self.hidden_size, num_layers, rng=rng,
                                    fused=fused)
         self.out = Linear(self.hidden_size, self.vocab_size, rng=rng)

@@ -8,9 +8,9 @@ import numpy as np
 from tinygraph import concat, no_grad, stack
 from tinygraph.config import instance_scope
 from tinygraph.instance import Run
-from tinygraph.nn import Embedding, Linear, Module
+from tinygraph.nn import Linear, Module
 
-from ._build import check_tokens, hidden_of, last_layer, recurrent_layer
+from ._build import check_tokens, recurrent_layer, token_embedding
 from ._cell import as_rng, check_size
 from .attention import make_attention
 from .recurrent import check_lengths
@@ -50,13 +50,11 @@ class Seq2Seq(Module):
         self.src_vocab = check_size(kind, "src_vocab", src_vocab)
         self.tgt_vocab = check_size(kind, "tgt_vocab", tgt_vocab)
         self.hidden_size = H = check_size(kind, "hidden_size", hidden_size)
-        E = check_size(kind, "embed_size", hidden_size if embed_size is None else embed_size)
         rng = as_rng(rng)
         self.attention_kind = attention
-        self.src_embed = Embedding(self.src_vocab, E, rng=rng)
-        self.tgt_embed = Embedding(self.tgt_vocab, E, rng=rng)
-        self.src_embed.weight.data *= 0.3
-        self.tgt_embed.weight.data *= 0.3
+        self.src_embed = token_embedding(kind, self.src_vocab, H, embed_size, rng)
+        self.tgt_embed = token_embedding(kind, self.tgt_vocab, H, embed_size, rng)
+        E = self.src_embed.embedding_dim
         self.encoder = recurrent_layer(kind, cell, E, H, num_layers, rng=rng, name="encoder", fused=fused)
         self.decoder = recurrent_layer(kind, cell, E, H, num_layers, rng=rng, name="decoder", fused=fused)
         self.attention = make_attention(attention, H, rng=rng)

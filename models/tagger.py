@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from tinygraph import concat
-from tinygraph.nn import Embedding, Linear, Module
+from tinygraph.nn import Linear, Module
 
-from ._build import check_features, check_tokens, recurrent_layer
+from ._build import check_features, check_tokens, input_layer, recurrent_layer
 from ._cell import as_rng, check_size
 from .recurrent import check_lengths
 
@@ -56,13 +56,7 @@ class SequenceTagger(Module):
         self.num_tags = check_size(kind, "num_tags", num_tags)
         self.tokens, self.bidirectional = bool(tokens), bool(bidirectional)
         rng = as_rng(rng)
-        if self.tokens:
-            self.vocab_size = size
-            self.embed = Embedding(size, check_size(kind, "embed_size", hidden_size if embed_size is None else embed_size), rng=rng)
-            self.embed.weight.data *= 0.3
-            in_size = self.embed.embedding_dim
-        else:
-            self.input_size = in_size = size
+        in_size = input_layer(self, kind, self.tokens, size, self.hidden_size, embed_size, rng)
         names = ("forward", "backward") if self.bidirectional else (None, None)
         self.rnn = recurrent_layer(kind, cell, in_size, self.hidden_size, num_layers, rng=rng, name=names[0],
                                    fused=fused)
