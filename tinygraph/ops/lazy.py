@@ -196,9 +196,10 @@ class ScatterSum:
 
     @staticmethod
     def _write(buffer, index, value):
-        if type(index) is np.ndarray and index.dtype.kind in "iu" and index.size >= 64 \
-                and value.ndim > index.ndim and buffer.ndim > 1:
-            _add_rows(buffer, index, value)
+        rows = index[0] if type(index) is tuple and len(index) == 1 else index  # canonical form: (array,)
+        if type(rows) is np.ndarray and rows.dtype.kind in "iu" and rows.size >= 64 \
+                and value.ndim > rows.ndim and buffer.ndim > 1:
+            _add_rows(buffer, rows, value)
         elif is_advanced_index(index):
             np.add.at(buffer, index, value)
         else:
