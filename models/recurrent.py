@@ -8,7 +8,8 @@ import numpy as np
 
 from tinygraph import Template, Tensor, get_default_dtype, tensor, unroll, where
 from tinygraph.nn import Module, Parameter
-from tinygraph.template import Workspace, flatten_state
+from tinygraph.template import Workspace
+from tinygraph.unrolling import flatten_state
 
 from ._cell import as_rng, check_size, readout_per_step, shape_text
 from .gru_cell import GRUCell

@@ -31,7 +31,8 @@ def apply(op, *inputs, **attrs):
 from . import nn
 from . import optim
 from .serialization import load, save
-from .template import Template, unroll
+from .template import Template
+from .unrolling import unroll
 from .drawing import draw
 
 __all__ = [

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 import tinygraph as tg
 from tinygraph import models
-from tinygraph.template import flatten_state
+from tinygraph.unrolling import flatten_state
 from numpy_reference import gru_forward_backward, lstm_forward_backward, rnn_forward_backward
 
 D, H = 3, 4

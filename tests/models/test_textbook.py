@@ -6,6 +6,7 @@ import pytest
 import tinygraph as tg
 from tinygraph import models
 from tinygraph.nn import Parameter
+from tinygraph.unrolling import flatten_state
 
 T, B, D, H = 4, 2, 3, 5
 
@@ -95,7 +96,7 @@ def test_textbook_and_fused_agree_in_values_and_gradients(kind, options):
         model, x, out, final = build(kind, fused=fused, requires_grad=True, **options)
         G = np.random.default_rng(2).normal(size=out.shape)
         loss = (out * tg.tensor(G)).sum()
-        finals = tg.template.flatten_state(final)
+        finals = flatten_state(final)
         loss = loss + sum((s * s).sum() for s in finals)
         loss.backward()
         grads = {name: p.grad.copy() for name, p in model.named_parameters()}

@@ -6,6 +6,7 @@ import pytest
 import tinygraph as tg
 from tinygraph import models
 from tinygraph.template import Workspace
+from tinygraph.unrolling import flatten_state
 
 D, H, B, T = 3, 4, 2, 5
 KINDS = {"lstm": models.LSTMCell, "gru": models.GRUCell, "rnn": models.RNNCell}
@@ -23,7 +24,7 @@ def state_of(kind, cell, rng):
 
 
 def values(state):
-    return [s.data for s in tg.template.flatten_state(state)]
+    return [s.data for s in flatten_state(state)]
 
 
 @pytest.mark.parametrize("kind", KINDS)
