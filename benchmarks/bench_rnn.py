@@ -61,6 +61,8 @@ import numpy as np  # noqa: E402
 
 import tinygraph as tg  # noqa: E402
 from tinygraph import models  # noqa: E402
+from tinygraph.models._fused_ops import GRUCellOp, LSTMCellOp, RNNCellOp  # noqa: E402
+from tinygraph.ops.lazy import _add_rows  # noqa: E402
 
 VOCAB, EMBED, BATCH = 65, 64, 32
 
@@ -236,6 +238,100 @@ def numpy_step(w, idx, targets, cell):
     return loss, grads
 
 
+# ---------------------------------------------------------------------------
+# the numpy floor: tinygraph's fused arithmetic with no graph at all
+# ---------------------------------------------------------------------------
+FUSED_OPS = {"lstm": (LSTMCellOp, 7), "gru": (GRUCellOp, 5), "rnn": (RNNCellOp, 1)}
+
+
+def floor_step(w, idx, targets, cell, pool):
+    """The same training step as the arithmetic tinygraph runs, without the engine: the
+    fused cells' ops called directly on the slots of preallocated arrays (kept in ``pool``
+    across calls, as tinygraph's buffer pool keeps them), the input projection, the weight
+    gradients and the input gradient each as one matmul over all T*B rows, the loss head
+    vectorised. No graph, no per-step node: what a numpy program can at best do with this
+    arithmetic, so ``tinygraph / floor`` is the engine's own cost and ``floor / torch`` is
+    the gap that numpy's per-step calls leave to PyTorch's fused kernel."""
+    T, B = idx.shape
+    Wx, Wh, b = w["Wx"], w["Wh"], w["b"]
+    H = Wh.shape[0]
+    op_class, blocks = FUSED_OPS[cell]
+    if cell == "gru":  # the op's x_proj gate order is n, r, z (its W_h order is r, z, n like the baseline's)
+        order = np.concatenate([np.arange(2 * H, 3 * H), np.arange(0, 2 * H)])
+        Wx, b = Wx[:, order], b[order]
+    G = Wx.shape[1]
+    width = 4 * H if cell == "gru" else G
+    key = (cell, T, B, H)
+    if key not in pool:
+        pool[key] = (np.empty((blocks, T, B, H), Wh.dtype), np.empty((T, B, width), Wh.dtype),
+                     np.empty((T * B, G), Wh.dtype))
+    steps, grads, XP = pool[key]
+    W_h_t = np.ascontiguousarray(Wh.T)
+    x = w["E"][idx].reshape(T * B, -1)
+    np.matmul(x, Wx, out=XP)
+    XP += b
+    xp = XP.reshape(T, B, G)
+    h = np.zeros((B, H), Wh.dtype)
+    c = np.zeros((B, H), Wh.dtype)
+    extra = {"lstm": lambda: (c,), "gru": lambda: (w["b_hn"],), "rnn": lambda: ()}[cell]
+    ops, inputs = [], []
+    for t in range(T):
+        op = op_class(out=steps[:, t], grad=grads[t], W_h_t=W_h_t)
+        args = (xp[t], h, Wh) + extra()
+        out = op._compute(*args)
+        op.saved = out
+        ops.append(op)
+        inputs.append(args)
+        h = out[0]
+        if cell == "lstm":
+            c = out[1]
+    hflat = steps[0].reshape(T * B, H)
+    logits = hflat @ w["W_out"] + w["b_out"]
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    total = e.sum(axis=1, keepdims=True)
+    rows, cols = np.arange(T * B), targets.reshape(-1)
+    loss = float(np.mean(np.log(total[:, 0]) - z[rows, cols]))
+    p = e / total
+    p[rows, cols] -= 1.0
+    p /= T * B
+    grads_out = {"W_out": hflat.T @ p, "b_out": p.sum(axis=0)}
+    dhs = (p @ w["W_out"].T).reshape(T, B, H)
+    g_h = g_c = None
+    db_hn = 0.0
+    for t in reversed(range(T)):
+        g = dhs[t] if g_h is None else dhs[t] + g_h
+        if cell == "lstm":
+            _, g_h, _, g_c = ops[t].vjp((g, g_c), None, *inputs[t])
+        elif cell == "gru":
+            _, g_h, _, d_hn = ops[t].vjp(g, None, *inputs[t])
+            db_hn = db_hn + d_hn.sum(axis=0)
+        else:
+            _, g_h, _ = ops[t].vjp(g, None, *inputs[t])
+    dZ = grads.reshape(T * B, width)
+    d_x, d_a = (dZ[:, :3 * H], dZ[:, H:]) if cell == "gru" else (dZ, dZ)
+    # h_{t-1} of steps 1..T-1 (step 0's is the zero state): one tall matmul for dW_h
+    grads_out["Wh"] = steps[0, :T - 1].reshape(-1, H).T @ d_a[B:]
+    grads_out["Wx"] = x.T @ d_x
+    grads_out["b"] = d_x.sum(axis=0)
+    dE = np.zeros_like(w["E"])
+    _add_rows(dE, idx.reshape(-1), d_x @ Wx.T)
+    grads_out["E"] = dE
+    if cell == "gru":
+        grads_out["b_hn"] = db_hn
+    return loss, grads_out
+
+
+def check_floor(w, idx, targets, cell, pool):
+    loss, got = floor_step(w, idx, targets, cell, pool)
+    ref_loss, ref = numpy_step(w, idx, targets, cell)
+    keys = ["E", "W_out", "b_out", "Wh"] + (["b_hn"] if cell == "gru" else [])
+    worst = max(float(np.max(np.abs(got[k] - ref[k]))) / (float(np.max(np.abs(ref[k]))) + 1e-30) for k in keys)
+    if abs(loss - ref_loss) > 1e-4 * abs(ref_loss) or worst > 1e-3:
+        raise SystemExit(f"bench_rnn: the numpy floor and the baseline disagree (loss {loss} vs {ref_loss}, "
+                         f"worst relative gradient difference {worst:.2e})")
+
+
 def check_agreement(model, w, idx, targets, cell):
     loss = tinygraph_step(model, idx, targets)
     ref_loss, ref = numpy_step(w, idx, targets, cell)
@@ -331,7 +427,10 @@ def bench_one(cell, H, T, repeats, rng):
     idx = rng.integers(0, VOCAB, (T, BATCH))
     targets = rng.integers(0, VOCAB, (T, BATCH))
     worst = check_agreement(model, w, idx, targets, cell)
-    runs = [("tg", tinygraph_step, (model, idx, targets)), ("np", numpy_step, (w, idx, targets, cell))]
+    pool = {}
+    check_floor(w, idx, targets, cell, pool)
+    runs = [("tg", tinygraph_step, (model, idx, targets)), ("np", numpy_step, (w, idx, targets, cell)),
+            ("floor", floor_step, (w, idx, targets, cell, pool))]
     if torch is not None:
         tmodel, t_idx, t_targets = torch_model(w, cell), torch.from_numpy(idx), torch.from_numpy(targets)
         check_torch(tmodel, w, t_idx, t_targets, cell)
@@ -345,7 +444,7 @@ def bench_one(cell, H, T, repeats, rng):
     np_wall, np_cpu, np_faults = med["np"]
     torch_wall, torch_cpu = (float(med["torch"][0]), float(med["torch"][1])) if "torch" in med else (None, None)
     return (float(tg_wall), float(np_wall), float(tg_cpu / np_cpu), int(tg_faults), int(np_faults), worst,
-            torch_wall, None if torch_cpu is None else float(tg_cpu / torch_cpu))
+            torch_wall, None if torch_cpu is None else float(tg_cpu / torch_cpu), float(med["floor"][0]))
 
 
 def graph_summary(cell, H, T, rng):
@@ -362,6 +461,8 @@ def run_table(args):
           f"1 BLAS thread, median of {args.repeats} interleaved runs")
     print("ratio = tinygraph / numpy wall time; cpu ratio = the same for process CPU time (less sensitive to "
           "other load on the machine)")
+    print("floor = tinygraph's fused arithmetic run by a plain numpy loop, no graph (floor_step): x floor = "
+          "tinygraph / floor, the engine's own cost")
     print(f"numpy {np.__version__}, python {sys.version.split()[0]}")
     if torch is not None:
         print(f"torch {torch.__version__} (fused nn.LSTM/GRU/RNN, {torch.get_num_threads()} thread): columns "
@@ -370,21 +471,24 @@ def run_table(args):
     if blas:
         print(f"BLAS: {blas}")
     head = f"{'cell':<5} {'H':>4} {'T':>4} {'tinygraph ms':>13} {'numpy ms':>9} {'tg tok/s':>9} {'np tok/s':>9} " \
-           f"{'ratio':>6} {'cpu ratio':>9} {'faults/step tg':>14} {'np':>5} {'max rel grad diff':>18}"
+           f"{'ratio':>6} {'cpu ratio':>9} {'faults/step tg':>14} {'np':>5} {'max rel grad diff':>18} " \
+           f"{'floor ms':>9} {'x floor':>8}"
     if torch is not None:
-        head += f" {'torch ms':>9} {'x torch':>8} {'cpu x torch':>11} {'torch/np':>8}"
+        head += f" {'torch ms':>9} {'x torch':>8} {'cpu x torch':>11} {'torch/np':>8} {'floor/torch':>11}"
     print(head)
     print("-" * len(head))
     for cell in args.cell:
         for H in args.H:
             for T in args.T:
-                t_tg, t_np, cpu_ratio, f_tg, f_np, worst, t_torch, cpu_torch = bench_one(cell, H, T, args.repeats, rng)
+                (t_tg, t_np, cpu_ratio, f_tg, f_np, worst, t_torch, cpu_torch,
+                 t_floor) = bench_one(cell, H, T, args.repeats, rng)
                 tokens = T * BATCH
                 line = (f"{cell:<5} {H:>4} {T:>4} {1e3 * t_tg:>13.2f} {1e3 * t_np:>9.2f} {tokens / t_tg:>9.0f} "
                         f"{tokens / t_np:>9.0f} {t_tg / t_np:>6.2f} {cpu_ratio:>9.2f} {f_tg:>14} {f_np:>5} "
-                        f"{worst:>18.1e}")
+                        f"{worst:>18.1e} {1e3 * t_floor:>9.2f} {t_tg / t_floor:>8.2f}")
                 if t_torch is not None:
-                    line += f" {1e3 * t_torch:>9.2f} {t_tg / t_torch:>8.2f} {cpu_torch:>11.2f} {t_torch / t_np:>8.2f}"
+                    line += (f" {1e3 * t_torch:>9.2f} {t_tg / t_torch:>8.2f} {cpu_torch:>11.2f} {t_torch / t_np:>8.2f}"
+                             f" {t_floor / t_torch:>11.2f}")
                 print(line)
                 sys.stdout.flush()
     nodes, inst = graph_summary("lstm", 128, 32, rng)

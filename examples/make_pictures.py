@@ -234,12 +234,13 @@ def exploding(out_dir, steps=40, hidden=32, batch=16, train_steps=200):
     def recall_first(outputs, target):
         return F.mse_loss(outputs[-1], target)
 
-    losses = {}
+    losses, peaks = {}, {}
     for label, clip in (("no clipping", None), ("clip_grad_norm_ at 1.0", 1.0)):
         model = scaled_rnn(1.5, 1, hidden, output_size=1)
         opt = optim.SGD(model.parameters(), lr=0.1)
         rng = np.random.default_rng(1)
         curve = []
+        peaks[label] = 0.0  # the largest gradient norm before clipping
         with np.errstate(over="ignore", invalid="ignore"):
             for _ in range(train_steps):
                 batch_xs = rng.uniform(-1, 1, size=(steps, batch, 1)).astype(tg.get_default_dtype())
@@ -248,6 +249,8 @@ def exploding(out_dir, steps=40, hidden=32, batch=16, train_steps=200):
                     continue
                 result = models.train_step(model, batch_xs, batch_xs[0], recall_first, optimizer=opt, max_norm=clip)
                 curve.append(result.loss)
+                if np.isfinite(result.grad_norm):
+                    peaks[label] = max(peaks[label], float(result.grad_norm))
         losses[label] = np.array(curve)
 
     import matplotlib
@@ -262,8 +265,9 @@ def exploding(out_dir, steps=40, hidden=32, batch=16, train_steps=200):
         bad = np.flatnonzero(~np.isfinite(curve) | (curve > 1e3))
         if bad.size:
             right.axvline(bad[0], color="0.4", linestyle=":", linewidth=1)
-            right.annotate(f" {label}: the loss leaves the chart at step {bad[0]}\n"
-                           f" and is inf/nan from step {np.argmin(np.isfinite(curve))}",
+            tail = (f"\n and is inf/nan from step {np.argmin(np.isfinite(curve))}" if not np.isfinite(curve).all()
+                    else "")
+            right.annotate(f" {label}: the loss leaves the chart at step {bad[0]}{tail}",
                            (bad[0], 0.97), xycoords=("data", "axes fraction"), ha="left", va="top", fontsize=9,
                            color="0.3")
     right.set_yscale("log")
@@ -278,7 +282,7 @@ def exploding(out_dir, steps=40, hidden=32, batch=16, train_steps=200):
     path = os.path.join(out_dir, "exploding.png")
     plots._save_figure(fig, path, "png")
     plt.close(fig)
-    return [path], jacobians, losses
+    return [path], jacobians, losses, peaks
 
 
 def limitations(out_dir, hidden=32, batch=32, steps=600):
@@ -388,7 +392,7 @@ def main(argv=None):
         paths, series = grad_norms(args.out_dir)
         written += paths
     if "exploding" in wanted:
-        paths, jacobians, losses = exploding(args.out_dir)
+        paths, jacobians, losses, peaks = exploding(args.out_dir)
         written += paths
     if "limitations" in wanted:
         paths, memory, bottleneck = limitations(args.out_dir)
@@ -402,7 +406,8 @@ def main(argv=None):
     for label, curve in losses.items():
         finite = np.isfinite(curve)
         status = f"final loss {curve[-1]:.3f}" if finite.all() else f"diverged at step {np.argmin(finite)}"
-        print(f"training with {label}: first loss {curve[0]:.3f}, {status}")
+        print(f"training with {label}: first loss {curve[0]:.3f}, {status}, "
+              f"largest gradient norm {peaks[label]:.2e}")
     for T, (rnn_loss, lstm_loss) in memory.items():
         print(f"recall after T={T}: tanh RNN loss/var {rnn_loss:.3f}, LSTM loss/var {lstm_loss:.3f}")
     for label, scores in bottleneck.items():

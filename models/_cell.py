@@ -113,15 +113,16 @@ class RecurrentCell(Template):
         return project_sequence(xs, W_x, b, buffer=buffer, lease=workspace)
 
     # -- the workspace of a fused cell's unroll (LSTM, GRU) -----------------------------
-    def begin_fused_unroll(self, xs, W_x, b, W_h, step_blocks):
+    def begin_fused_unroll(self, xs, W_x, b, W_h, step_blocks, grad_width=None):
         """The ``FusedWorkspace`` of one fused unroll (see there); its ``inputs`` are the
-        T inputs projected with one matmul into a pooled (T*B, G) array."""
+        T inputs projected with one matmul into a pooled (T*B, G) array. ``grad_width``:
+        the width of a step's pre-activation gradient (default 4H)."""
         T, B = xs.shape[0], xs.shape[1]
         H = self.hidden_size
         dtype = np.result_type(xs.dtype, W_x.dtype)
         ws = FusedWorkspace(W_h)
         ws.steps = self.buffers.get("steps", (step_blocks, T, B, H), dtype, ws)
-        ws.step_grads = self.buffers.get("step_grads", (T, B, 4 * H), dtype, ws)
+        ws.step_grads = self.buffers.get("step_grads", (T, B, grad_width or 4 * H), dtype, ws)
         ws.inputs = self.project_pooled(xs, W_x, b, ws)
         return ws
 
@@ -200,12 +201,16 @@ class FusedWorkspace(Workspace):
     T steps' fused ops own slot by slot: ``steps`` (blocks, T, B, H) for their outputs
     (so the T hidden states are one contiguous (T, B, H) block, which the stacked
     output and the ``W_h`` gradient use without copying) and ``step_grads``
-    (T, B, 4H) for their pre-activation gradients. The arrays are leased to this
+    (T, B, G) for their pre-activation gradients, and ``W_h_t``, a C-contiguous copy
+    of ``W_h.T`` for the steps' backward. The arrays are leased to this
     object (``tinygraph.buffers``); every step's op keeps it alive."""
 
     def __init__(self, W_h):
         super().__init__(None)
         self.W_h = W_h
+        # W_h.T, C-contiguous, for the steps' backward (read from W_h now: a W_h changed
+        # before backward is refused by the engine's version check on the steps' input)
+        self.W_h_t = np.ascontiguousarray(W_h.data.T)
         self.steps = self.step_grads = None
         self.t = 0
 
@@ -218,7 +223,7 @@ class FusedWorkspace(Workspace):
                 or any(x.data.dtype != steps.dtype for x in operands)):
             return op_class(per_node=True)
         self.t = t + 1
-        return op_class(out=steps[:, t], grad=self.step_grads[t], lease=self)
+        return op_class(out=steps[:, t], grad=self.step_grads[t], lease=self, W_h_t=self.W_h_t)
 
 
 class _ProjectInto(type(_MATMUL)):

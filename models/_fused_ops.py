@@ -1,10 +1,10 @@
-"""The fused recurrent ops of the built-in cells (``lstm_cell``, ``gru_cell``).
+"""The fused recurrent ops of the built-in cells (``rnn_cell``, ``lstm_cell``, ``gru_cell``).
 
 They are ordinary custom ops, registered through the public ``tinygraph.register``
 like any user's op: the engine knows nothing of gates. Each step applies its
 *own* instance of the op, which keeps that node's activations private (they
 are not outputs: the LSTM op has the two outputs ``h_t`` and ``c_t``, the GRU
-op ``h_t``) and, in a fused unroll (``LSTMCellOp(out=..., grad=...)``), owns
+and RNN ops ``h_t``) and, in a fused unroll (``LSTMCellOp(out=..., grad=...)``), owns
 that step's slots of the unroll's workspace as scratch: the activations are
 written into ``out`` and the pre-activation gradient into ``grad``. Buffers are
 never op arguments. The registered instance (what ``tinygraph.apply``,
@@ -26,10 +26,12 @@ class _FusedOp(tinygraph.Op):
     the op: they are not outputs) and may own scratch arrays; the registered instance
     keeps nothing and recomputes them in the VJP."""
 
-    def __init__(self, out=None, grad=None, lease=None, per_node=False):
+    def __init__(self, out=None, grad=None, lease=None, per_node=False, W_h_t=None):
         # ``lease``: the object the arrays are leased to (the unroll's workspace, see
-        # tinygraph.buffers); the node keeps it alive, so the pool cannot hand them out again
-        self.out, self.grad, self.lease = out, grad, lease
+        # tinygraph.buffers); the node keeps it alive, so the pool cannot hand them out again.
+        # ``W_h_t``: W_h.T as a C-contiguous copy, made once per unroll (the backward's
+        # ``d_a @ W_h.T`` runs faster on it than on a transposed view; see recurrent_grads)
+        self.out, self.grad, self.lease, self.W_h_t = out, grad, lease, W_h_t
         self.per_node = per_node or out is not None or grad is not None
         self.saved = None
 
@@ -64,10 +66,14 @@ def gate_major(a, k, H):
     return a.reshape(a.shape[:-1] + (k, H)).transpose((n - 1,) + tuple(range(n - 1)) + (n,))
 
 
-def recurrent_grads(d_a, h, W_h):
+def recurrent_grads(d_a, h, W_h, W_h_t=None):
     """``(dh, dW_h)`` for ``a = h @ W_h`` given ``d_a``; ``dW_h`` is a deferred ``OuterSum``
-    when it can be, so the T steps' terms are summed by one tall matmul."""
-    if d_a.ndim == 2:
+    when it can be, so the T steps' terms are summed by one tall matmul. ``W_h_t``, if
+    given, is ``W_h.T`` as a C-contiguous array (the same numbers as ``W_h.T``)."""
+    if d_a.ndim == 2 and W_h_t is not None and W_h_t.shape == W_h.shape[::-1]:
+        # with both operands C-contiguous OpenBLAS runs (B, G) @ (G, K) at its best
+        dh = d_a @ W_h_t
+    elif d_a.ndim == 2:
         # (W_h @ d_a.T).T, not d_a @ W_h.T: the same numbers, but OpenBLAS runs the
         # (B, G) @ (G, K) product with a transposed right operand ~1.5x slower at B=32
         dh = np.matmul(W_h, d_a.T).T
@@ -77,6 +83,82 @@ def recurrent_grads(d_a, h, W_h):
         return dh, OuterSum(h, d_a)
     hb = np.broadcast_to(h, d_a.shape[:-1] + h.shape[-1:])
     return dh, hb.reshape(-1, h.shape[-1]).T @ d_a.reshape(-1, d_a.shape[-1])
+
+
+@tinygraph.register
+class RNNCellOp(_FusedOp):
+    """One Elman step after the input projection, fused: ``h @ W_h``, the sum and the nonlinearity.
+
+    Inputs: ``x_proj`` (..., H), the input's share of the pre-activation
+    (typically ``x_t @ W_xh + b_h``, all steps projected at once); ``h`` (..., K)
+    and ``W_h`` (K, H), the previous hidden state and the recurrent matrix.
+    Attribute ``nonlinearity``: ``"tanh"`` (default) or ``"relu"``::
+
+        h_new = tanh(x_proj + h @ W_h)          (or relu(...))
+
+    One output, ``h_new``; the VJP needs nothing else (``tanh' = 1 - h_new**2``,
+    ``relu' = h_new > 0``), kept private to the op as a (1, ..., H) array. The
+    gradient of ``W_h`` is a deferred ``OuterSum`` like matmul's.
+
+    Scratch (an instance made with ``RNNCellOp(out=..., grad=...)``): ``out``,
+    a (1, ..., H) array that forward writes ``h_new`` into, and ``grad``, an
+    array of ``x_proj``'s gradient shape that the VJP writes the gradient of
+    the pre-activation into (and returns for ``x_proj``). Such an instance is
+    applied to one node only.
+    """
+
+    name = "rnn_cell"
+    kind = "rnn"
+    NONLINEARITIES = ("tanh", "relu")
+
+    def check(self, x_proj, h, W_h, nonlinearity="tanh"):
+        if nonlinearity not in self.NONLINEARITIES:
+            raise ValueError(f"rnn_cell: nonlinearity must be one of {self.NONLINEARITIES}, got {nonlinearity!r}")
+        ok = min(x_proj.ndim, h.ndim) >= 1 and W_h.ndim == 2
+        ok = ok and x_proj.shape[-1] == W_h.shape[1] and h.shape[-1] == W_h.shape[0]
+        lead = leading_shape(x_proj, h) if ok else None
+        if lead is None:
+            raise ShapeError(
+                f"rnn_cell: expected x_proj (..., H), h (..., K) and W_h (K, H) with broadcastable "
+                f"leading dimensions, got {shape_str(x_proj.shape)}, {shape_str(h.shape)} and "
+                f"{shape_str(W_h.shape)}"
+            )
+
+    def forward(self, x_proj, h, W_h, nonlinearity="tanh"):
+        out = self._compute(x_proj, h, W_h, nonlinearity)
+        if self.per_node:
+            self.saved = out
+        return out[0]
+
+    def _compute(self, x_proj, h, W_h, nonlinearity="tanh"):
+        lead = x_proj.shape[:-1] if x_proj.shape[:-1] == h.shape[:-1] else np.broadcast_shapes(
+            x_proj.shape[:-1], h.shape[:-1])
+        dtype = np.result_type(x_proj, h, W_h)
+        out = self._scratch("out", (1,) + lead + (W_h.shape[1],), dtype)
+        y = out[0]
+        if h.shape[:-1] == lead and h.dtype == W_h.dtype == dtype:
+            np.matmul(h, W_h, out=y)  # straight into the output: no temporary
+        else:
+            y[...] = h @ W_h
+        y += x_proj
+        if nonlinearity == "tanh":
+            np.tanh(y, out=y)
+        else:
+            np.maximum(y, 0, out=y)
+        return out
+
+    def vjp(self, g, out, x_proj, h, W_h, nonlinearity="tanh"):
+        y = self._activations(x_proj, h, W_h, nonlinearity)[0]
+        dz = self._scratch("grad", y.shape, y.dtype)
+        if nonlinearity == "tanh":
+            np.multiply(y, y, out=dz)
+            np.subtract(1.0, dz, out=dz)
+            dz *= g
+        else:
+            np.greater(y, 0, out=dz, casting="unsafe")
+            dz *= g
+        dh, dW = recurrent_grads(dz, h, W_h, self.W_h_t)
+        return dz, dh, dW
 
 
 @tinygraph.register
@@ -187,7 +269,7 @@ class LSTMCellOp(_FusedOp):
         np.multiply(cand, cand, out=sq)
         np.subtract(1.0, sq, out=sq)
         np.multiply(dg, sq, out=dzg[3])
-        dh, dW = recurrent_grads(dz, h, W_h)
+        dh, dW = recurrent_grads(dz, h, W_h, self.W_h_t)
         dc *= f
         return dz, dh, dW, dc
 
@@ -307,7 +389,7 @@ class GRUCellOp(_FusedOp):
         d_x = dz[..., : 3 * H]
         d_a = dz[..., H:]
         # h's gradient: through h @ W_h, and directly (z * g_h)
-        dh, dW = recurrent_grads(d_a, h, W_h)
+        dh, dW = recurrent_grads(d_a, h, W_h, self.W_h_t)
         direct = g_h * z
         if dh.shape == direct.shape:
             dh += direct

@@ -1,9 +1,10 @@
 """The Elman cell as a graph template."""
 from __future__ import annotations
 
-from tinygraph.template import Workspace
+from tinygraph.tensor import apply
 
 from ._cell import RecurrentCell, input_symbol, product
+from ._fused_ops import RNNCellOp
 
 _ACTIVATIONS = ("tanh", "relu")
 
@@ -49,12 +50,17 @@ class RNNCell(RecurrentCell):
     ``fused=False`` every step of an unroll is exactly that. With the default
     ``fused=True``, under ``tinygraph.unroll`` the input projection of all T steps runs as one
     ``(T*B, D) @ (D, H)`` matmul before the loop (``begin_unroll``); each step
-    then adds ``h_{t-1} @ W_hh``. Same equations, fewer and larger matmuls.
-    The projection is written into a (T*B, H) array kept in the cell's
-    ``buffers`` pool and reused by the next unroll of the same shape once no
-    tensor of an earlier graph refers to it (see ``tinygraph.buffers``;
-    ``release_buffers()`` frees it). ``begin_unroll`` returns the unroll's
-    ``Workspace``; called by hand, ``step(x_t, h)`` is ``forward(x_t, h)``.
+    is then the single ``rnn_cell`` op, ``act(p_t + h_{t-1} @ W_hh)``. Same
+    equations, fewer and larger matmuls, one node per step.
+
+    Workspace: under ``unroll`` the fused form keeps everything of one unroll
+    on a ``FusedWorkspace`` (``begin_unroll`` returns it, each ``step``
+    receives it): the projection, the T hidden states (one contiguous
+    (T, B, H) block) and their pre-activation gradients, in arrays kept in the
+    cell's ``buffers`` pool and reused by the next unroll of the same shape
+    once no tensor of an earlier graph refers to them (see
+    ``tinygraph.buffers``; ``release_buffers()`` frees them). Called by hand,
+    ``step(x_t, h)`` is ``forward(x_t, h)``.
     """
 
     def __init__(self, input_size, hidden_size, nonlinearity="tanh", fused=True, name=None, rng=None):
@@ -86,15 +92,15 @@ class RNNCell(RecurrentCell):
         if not self.fused:
             return self.textbook_inputs(xs)
         self.check_sequence(xs)
-        workspace = Workspace(None)
-        workspace.inputs = self.project_pooled(xs, self.W_xh, self.b_h, workspace)
-        return workspace
+        return self.begin_fused_unroll(xs, self.W_xh, self.b_h, self.W_hh, step_blocks=1,
+                                       grad_width=self.hidden_size)
 
     def step(self, p, h, workspace=None):
         if workspace is None:  # the textbook build, or a step called by hand
             return self.forward(p, h)
         self.check_hidden(h, p.shape[0])
-        h_new = self._act(p + h @ self.W_hh)
+        W_h = workspace.W_h
+        h_new = apply(workspace.step_op(RNNCellOp, p, h, W_h), p, h, W_h, nonlinearity=self.nonlinearity)
         h_new.name = "h_t"
         return h_new, h_new
 

@@ -151,6 +151,21 @@ def gru(draw, op):
 
 
 @st.composite
+def rnn(draw, op):
+    """The fused Elman step: x_proj (..., H), h (..., K), W_h (K, H), nonlinearity tanh or relu.
+    For relu, x_proj keeps every pre-activation 0.1 or more away from the kink at 0."""
+    rng = np.random.default_rng(draw(seeds))
+    H, K = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    lead = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3)).input_shapes
+    x_proj, h, W_h = rng.normal(size=lead[0] + (H,)), rng.normal(size=lead[1] + (K,)), rng.normal(size=(K, H))
+    nonlinearity = draw(st.sampled_from(["tanh", "relu"]))
+    if nonlinearity == "relu":
+        z = x_proj + h @ W_h  # (x_proj takes the broadcast shape if it had fewer leading axes)
+        x_proj = x_proj + np.where(np.abs(z) < 0.1, np.where(z < 0, -0.2, 0.2), 0.0)
+    return [x_proj, h, W_h], {"nonlinearity": nonlinearity}
+
+
+@st.composite
 def where(draw, op):
     """Two broadcastable operands and a boolean condition broadcastable with both."""
     rng = np.random.default_rng(draw(seeds))
@@ -184,4 +199,5 @@ STRATEGIES = {
     "join": join,
     "lstm": lstm,
     "gru": gru,
+    "rnn": rnn,
 }

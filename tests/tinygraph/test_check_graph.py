@@ -211,12 +211,16 @@ def test_kinks_are_not_wrong_vjps():
     """A relu RNN fed zeros has pre-activations exactly at relu's kink (0): central differences
     give 1/2 there and the VJP 0; both are defensible, so the element is skipped, not reported."""
     with tg.default_dtype(np.float64):
-        rnn = models.RNN(2, 3, nonlinearity="relu")
-        rnn.cell.b_h.data[...] = 0.0
-        outputs, _ = rnn(np.zeros((4, 2, 2)))
-        pre = [n for n in tg.Graph(outputs).nodes if n.op == "relu"][0].parents[0]
-        assert np.all(pre.data == 0)  # really at the kink
-        assert tg.check_graph((outputs * 3.0).sum())
+        for fused in (False, True):  # the kink inside a relu node, and inside the fused rnn_cell op
+            rnn = models.RNN(2, 3, nonlinearity="relu", fused=fused)
+            rnn.cell.b_h.data[...] = 0.0
+            outputs, _ = rnn(np.zeros((4, 2, 2)))
+            if not fused:
+                pre = [n for n in tg.Graph(outputs).nodes if n.op == "relu"][0].parents[0]
+                assert np.all(pre.data == 0)  # really at the kink
+            else:
+                assert tg.Graph(outputs).ops()["rnn_cell"] == 4 and np.all(outputs.data == 0)
+            assert tg.check_graph((outputs * 3.0).sum())
         x = tg.tensor(np.array([1.0, 1.0, 0.5]), requires_grad=True)
         assert tg.check_graph(x.max())  # a tie between two maxima
 

@@ -54,9 +54,18 @@ def test_make_pictures_plots_measure_what_the_captions_say(tmp_path):
     jac = {k: float(v.split("= ")[1]) for k, v in
            (line.split(": ", 1) for line in run.stdout.splitlines() if "||dh_T/dh_0||" in line)}
     assert jac["tanh RNN, spectral radius 0.7"] < 1e-4 < 1.0 < jac["tanh RNN, spectral radius 1.5"]
-    assert "training with no clipping: first loss" in run.stdout and "diverged at step" in run.stdout
+    # without clipping the gradient explodes and the loss ends far above where it started (whether it
+    # reaches inf is chaotic: it depends on the last bits of the BLAS kernel's rounding, so it is not
+    # asserted); clipped, the same model and data train
+    unclipped = [line for line in run.stdout.splitlines() if line.startswith("training with no clipping")]
     clipped = [line for line in run.stdout.splitlines() if line.startswith("training with clip_grad_norm_")]
-    assert len(clipped) == 1 and "final loss" in clipped[0]
+    assert len(unclipped) == 1 and len(clipped) == 1 and "final loss" in clipped[0]
+    peak = {name: float(re.search(r"largest gradient norm ([0-9.e+-]+)", line[0]).group(1))
+            for name, line in (("unclipped", unclipped), ("clipped", clipped))}
+    assert peak["unclipped"] > 1e4
+    first = float(re.search(r"first loss ([0-9.]+)", unclipped[0]).group(1))
+    end = re.search(r"final loss ([0-9.]+)", unclipped[0])
+    assert "diverged at step" in unclipped[0] or float(end.group(1)) > 2 * first
     first, final = (float(x) for x in re.findall(r"loss ([0-9.]+)", clipped[0]))
     assert final < first
 
