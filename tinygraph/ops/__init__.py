@@ -25,9 +25,9 @@ drawing reads ``OPS`` for labels, so adding an op is a one-place change.
 
 Metadata read by the tests: ``kind`` (how to draw inputs: ``"unary"``,
 ``"binary"``, ``"reduce"``, ``"matmul"``, ``"reshape"``, ``"transpose"``,
-``"index"``, ``"join"``) and ``domain`` (``"real"``, ``"positive"``,
-``"away_from_zero"``, ``"distinct"``) for inputs where finite differences are
-valid.
+``"index"``, ``"join"``, ``"softmax"``, ``"cross_entropy"``) and ``domain``
+(``"real"``, ``"positive"``, ``"away_from_zero"``, ``"distinct"``) for inputs
+where finite differences are valid.
 
 The ops live in one module per family (``elementwise``, ``reduce``, ``matmul``,
 ``shape``, ``softmax``: the fused ``log_softmax`` and ``cross_entropy``; the fused recurrent cells' ops are custom ops of ``tinygraph.models``);

@@ -34,13 +34,6 @@ def _check_axis(name, a, axis):
                          f"expected at least one")
 
 
-def _shifted_exp(a, axis):
-    """``(a - max(a), exp(a - max(a)), sum(exp(a - max(a))))`` along ``axis`` (sum kept as a size-1 axis)."""
-    shifted = a - a.max(axis=axis, keepdims=True)
-    e = np.exp(shifted)
-    return shifted, e, e.sum(axis=axis, keepdims=True)
-
-
 def _exp_sum(x):
     """For (N, C) ``x``: the (N,) row maxima ``m``, ``exp(x - m)`` (N, C) and its (N,) row sums."""
     m = x.max(axis=1)
@@ -65,8 +58,8 @@ class LogSoftmax(Op):
         _check_axis(self.name, a, axis)
 
     def forward(self, a, axis=-1):
-        shifted, e, s = _shifted_exp(a, axis)
-        shifted -= np.log(s)
+        shifted = a - a.max(axis=axis, keepdims=True)
+        shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         return shifted
 
     def vjp(self, g, out, a, axis=-1):
@@ -96,8 +89,9 @@ class CrossEntropy(Op):
     ``(softmax(x) - onehot(target)) * w * g`` with the per-row weight ``w``
     (``keep``, divided by the count for the mean). A node's own instance
     (``CrossEntropy(per_node=True)``, what ``nn.functional.cross_entropy`` applies)
-    keeps the softmax of its forward pass; the registered instance keeps nothing
-    and recomputes it from the logits in the VJP.
+    keeps ``exp(x - max)`` and its row sums from its forward pass, so the VJP is one
+    pass over (N, C); the registered instance keeps nothing and recomputes them
+    from the logits in the VJP.
     """
     saves = (0,)  # what the VJP reads (the registered instance recomputes the softmax from the logits)
     name = "cross_entropy"
@@ -130,27 +124,29 @@ class CrossEntropy(Op):
                              f"(expected 0 <= target < {num_classes})")
 
     @staticmethod
-    def _rows(logits, targets, keep):
-        """The logits as (N, C) (dropped rows zeroed), the (N,) targets (0 where dropped), the
-        float (N,) keep weights or None, and the kept count."""
-        num_classes = logits.shape[-1]
-        x = logits.reshape(-1, num_classes)
+    def _targets(targets, keep):
+        """The (N,) targets (0 where dropped), the (N,) keep mask or None, and the kept count."""
         t = targets.reshape(-1)
         if keep is None:
-            return x, t, None, t.shape[0]
+            return t, None, t.shape[0]
         k = keep.reshape(-1)
-        if not k.all():
+        return (t if k.all() else np.where(k, t, 0)), k, int(np.count_nonzero(k))
+
+    @staticmethod
+    def _logits(logits, k):
+        """The logits as (N, C), rows dropped by the (N,) mask ``k`` (None: none) replaced by zeros."""
+        x = logits.reshape(-1, logits.shape[-1])
+        if k is not None and not k.all():
             x = np.where(k[:, None], x, np.zeros((), dtype=logits.dtype))
-            t = np.where(k, t, 0)
-        return x, t, k.astype(logits.dtype), int(np.count_nonzero(k))
+        return x
 
     def forward(self, logits, targets=None, keep=None, reduction="mean"):
-        x, t, w, count = self._rows(logits, targets, keep)
+        t, k, count = self._targets(targets, keep)
+        x = self._logits(logits, k)
         m, e, s = _exp_sum(x)
-        rows = np.arange(x.shape[0])
-        nll = np.log(s) - (x[rows, t] - m)
-        if w is not None:
-            nll *= w
+        nll = np.log(s) - (x[np.arange(x.shape[0]), t] - m)
+        if k is not None:
+            nll *= k.astype(nll.dtype)
         if self.per_node:
             self.saved = e, s
         if reduction == "none":
@@ -161,15 +157,15 @@ class CrossEntropy(Op):
         return total / logits.dtype.type(max(count, 1))
 
     def vjp(self, g, out, logits, targets=None, keep=None, reduction="mean"):
-        x, t, w, count = self._rows(logits, targets, keep)
-        e, s = self.saved if self.saved is not None else _exp_sum(x)[1:]
+        t, k, count = self._targets(targets, keep)
+        e, s = self.saved if self.saved is not None else _exp_sum(self._logits(logits, k))[1:]
         if reduction == "none":
             coef = np.array(g, dtype=e.dtype).reshape(-1)
         else:
             gs = g / max(count, 1) if reduction == "mean" else g
-            coef = np.full(x.shape[0], gs, dtype=e.dtype)
-        if w is not None:
-            coef *= w
+            coef = np.full(e.shape[0], gs, dtype=e.dtype)
+        if k is not None:  # a where, not a product: a nan gradient at a dropped row reaches nothing
+            coef = np.where(k, coef, np.zeros((), dtype=coef.dtype))
         grad = e * (coef / s)[:, None]  # softmax * coef, in one pass over (N, C)
-        grad[np.arange(x.shape[0]), t] -= coef
+        grad[np.arange(e.shape[0]), t] -= coef
         return (grad.reshape(logits.shape),)

@@ -178,3 +178,20 @@ def test_cross_entropy_op_applied_directly_checks_its_attributes():
     # a dropped row's target is never read: out of range is fine there
     out = apply(op, x, targets=np.array([0, 7]), keep=np.array([True, False]), reduction="sum")
     np.testing.assert_allclose(out.data, np.log(3))
+
+
+def test_dropped_rows_block_inf_logits_and_nan_output_gradients():
+    # reduction="none": a nan/inf in a dropped row's logits, or a nan gradient arriving at a
+    # dropped position from downstream, reaches neither the losses nor the logits' gradient
+    logits = np.random.default_rng(0).normal(size=(4, 3))
+    logits[1] = np.inf
+    logits[3, 0] = np.nan
+    x = tg.tensor(logits, requires_grad=True)
+    targets = np.array([0, -1, 2, -1])
+    loss = F.cross_entropy(x, targets, ignore_index=-1, reduction="none")
+    assert np.all(np.isfinite(loss.data)) and loss.data[1] == 0 and loss.data[3] == 0
+    loss.backward(np.array([1.0, np.nan, 2.0, np.nan]))
+    assert np.all(np.isfinite(x.grad)) and np.all(x.grad[[1, 3]] == 0)
+    p = np.exp(F.log_softmax(tg.tensor(logits[[0, 2]])).data)
+    p[[0, 1], [0, 2]] -= 1.0
+    np.testing.assert_allclose(x.grad[[0, 2]], p * np.array([[1.0], [2.0]]), rtol=1e-12)
