@@ -186,7 +186,35 @@ def clip(draw, op):
     return [x], {"lo": lo, "hi": hi}
 
 
+@st.composite
+def softmax(draw, op):
+    """An input of 1 to 3 axes and one axis to normalise over (negative ones included)."""
+    rng = np.random.default_rng(draw(seeds))
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    return [rng.normal(size=shape) * 2], {"axis": axis}
+
+
+@st.composite
+def cross_entropy(draw, op):
+    """Logits (..., C), integer targets (...), a keep mask or None (dropped rows hold an
+    out-of-range target, which must never be read) and a reduction."""
+    rng = np.random.default_rng(draw(seeds))
+    lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=4))
+    num_classes = draw(st.integers(1, 5))
+    logits = rng.normal(size=lead + (num_classes,)) * 2
+    targets = rng.integers(0, num_classes, size=lead)
+    keep = None
+    if draw(st.booleans()):
+        keep = np.asarray(rng.random(lead) < 0.7)
+        targets = np.where(keep, targets, -100)
+    return [logits], {"targets": targets, "keep": keep,
+                      "reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+
+
 STRATEGIES = {
+    "softmax": softmax,
+    "cross_entropy": cross_entropy,
     "where": where,
     "clip": clip,
     "unary": unary,

@@ -1,20 +1,26 @@
-"""Activations and losses as functions of Tensors, composed from the engine's primitive ops.
+"""Activations and losses as functions of Tensors, built on the engine's ops.
 
 Everything here is built from ops in ``tinygraph.ops``, so gradients come from
-the generic backward pass. Numerical stability comes from subtracting a
-*detached* maximum: ``log(sum(exp(x)))`` equals ``m + log(sum(exp(x - m)))``
-for any constant ``m``, so treating ``m`` as a constant leaves the gradient
-exact while keeping ``exp`` from overflowing (logits of magnitude 1e4 are fine).
+the generic backward pass. ``log_softmax`` and ``cross_entropy`` are one fused
+node each (the ``log_softmax`` and ``cross_entropy`` ops, ``tinygraph/ops/softmax.py``);
+the others are composed from primitive ops. Numerical stability comes from
+subtracting a *detached* maximum: ``log(sum(exp(x)))`` equals
+``m + log(sum(exp(x - m)))`` for any constant ``m``, so treating ``m`` as a
+constant leaves the gradient exact while keeping ``exp`` from overflowing
+(logits of magnitude 1e4 are fine).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import shape_str
-from ..tensor import Tensor, tensor
+from ..ops import OPS
+from ..ops.softmax import CrossEntropy
+from ..tensor import Tensor, apply, tensor
 from ..tensor import where as _where
 
 _REDUCTIONS = ("mean", "sum", "none")
+_LOG_SOFTMAX = OPS["log_softmax"]
 
 
 def _as_tensor(x, where, what, dtype=None):
@@ -136,15 +142,15 @@ def log_softmax(x, axis=-1):
 
     Returns
     -------
-    Tensor of the same shape as ``x`` (all entries <= 0).
+    Tensor of the same shape as ``x`` (all entries <= 0): one ``log_softmax`` node,
+    whose VJP is ``g - softmax(x) * sum(g, axis)``.
     """
     x = _as_tensor(x, "log_softmax", "x")
     if x.ndim == 0:
         raise ValueError("log_softmax: x must have at least one dimension, got a 0-d tensor")
     axis = _check_axis("log_softmax", axis, x.ndim)
     _check_classes("log_softmax", x, axis)
-    shifted = _shift_by_max(x, axis)
-    return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
+    return apply(_LOG_SOFTMAX, x, axis=axis)
 
 
 def _check_classes(where, x, axis):
@@ -216,24 +222,13 @@ def cross_entropy(logits, targets, ignore_index=None, reduction="mean", mask=Non
         bad = picked[(picked < 0) | (picked >= num_classes)][0]
         raise ValueError(f"{where}: target {bad} is out of range for {num_classes} classes (expected 0 <= target < {num_classes})")
 
-    flat_logits = logits.reshape(-1, num_classes)
+    # one fused node: per row logsumexp(x) - x[target]; a dropped row's logits are never
+    # read, so an inf or nan there (e.g. padding garbage) reaches neither the loss nor any gradient
     dropped = ignore_index is not None or mask is not None
-    if dropped and not keep.all():
-        # dropped rows become zeros before the softmax: an inf or nan there (e.g. padding
-        # garbage) then reaches neither the loss nor any gradient
-        flat_logits = _where(keep.reshape(-1, 1), flat_logits, np.zeros((), dtype=logits.dtype))
-    flat = log_softmax(flat_logits, axis=-1)
-    rows = np.arange(flat.shape[0])
-    cols = np.where(keep, targets, 0).reshape(-1)
-    nll = -flat[rows, cols]
-    if dropped:
-        nll = nll * keep.reshape(-1).astype(logits.dtype)
-    if reduction == "none":
-        return nll.reshape(lead)
-    total = nll.sum()
-    if reduction == "sum":
-        return total
-    return total / max(int(keep.sum()), 1)
+    op = CrossEntropy(per_node=True)  # keeps its forward's softmax for the VJP
+    # the VJP reads the targets: a copy, so a caller reusing its array cannot change the gradient
+    return apply(op, logits, targets=targets.copy(), keep=np.asarray(keep) if dropped else None,
+                 reduction=reduction)
 
 
 def mse_loss(input, target, reduction="mean", mask=None):

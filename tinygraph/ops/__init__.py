@@ -25,12 +25,12 @@ drawing reads ``OPS`` for labels, so adding an op is a one-place change.
 
 Metadata read by the tests: ``kind`` (how to draw inputs: ``"unary"``,
 ``"binary"``, ``"reduce"``, ``"matmul"``, ``"reshape"``, ``"transpose"``,
-``"index"``, ``"join"``) and ``domain`` (``"real"``, ``"positive"``,
-``"away_from_zero"``, ``"distinct"``) for inputs where finite differences are
-valid.
+``"index"``, ``"join"``, ``"softmax"``, ``"cross_entropy"``) and ``domain``
+(``"real"``, ``"positive"``, ``"away_from_zero"``, ``"distinct"``) for inputs
+where finite differences are valid.
 
 The ops live in one module per family (``elementwise``, ``reduce``, ``matmul``,
-``shape``; the fused recurrent cells' ops are custom ops of ``tinygraph.models``);
+``shape``, ``softmax``: the fused ``log_softmax`` and ``cross_entropy``; the fused recurrent cells' ops are custom ops of ``tinygraph.models``);
 ``lazy`` holds the deferred gradient sums the engine
 understands, ``base`` the table itself.
 """
@@ -38,7 +38,7 @@ from .base import OPS, Op, check_buffer, is_advanced_index, is_builtin, lookup, 
 from .lazy import LAZY_GRADIENTS, OuterSum, ScatterSum, dense, join_tiles
 
 # Registration order is the order of ``OPS`` (the tests and the drawing read it).
-from . import elementwise, reduce, matmul, shape  # noqa: E402,F401  (each module registers its ops)
+from . import elementwise, reduce, matmul, shape, softmax  # noqa: E402,F401  (each module registers its ops)
 from .reduce import normalize_axis  # noqa: E402
 
 __all__ = [
