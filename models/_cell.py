@@ -219,8 +219,9 @@ class FusedWorkspace(Workspace):
         of the arrays, or allocating its own when the operands do not fit them (e.g. a
         state of another dtype or batch size)."""
         steps, t = self.steps, self.t
-        if (t >= steps.shape[1] or steps.shape[2] != operands[0].shape[0]
-                or any(x.data.dtype != steps.dtype for x in operands)):
+        dtype = steps.dtype
+        if t >= steps.shape[1] or steps.shape[2] != operands[0].shape[0] or any(
+                [x._data.dtype != dtype for x in operands]):
             return op_class(per_node=True)
         self.t = t + 1
         return op_class(out=steps[:, t], grad=self.step_grads[t], lease=self, W_h_t=self.W_h_t)

@@ -51,6 +51,9 @@ class _FusedOp(tinygraph.Op):
 
 def leading_shape(*arrays):
     """The broadcast shape of the arrays' leading axes (all but the last), or None if they do not broadcast."""
+    lead = arrays[0].shape[:-1]
+    if all([a.shape[:-1] == lead for a in arrays]):  # the usual case: every step's (B, .) operands
+        return lead
     leads = [a.shape[:-1] for a in arrays]
     if all(lead == leads[0] for lead in leads):
         return leads[0]

@@ -52,26 +52,8 @@ def apply_multi(fn, inputs, attrs, outs):
         raise TypeError(f"{fn.name}: forward must return a tuple of {fn.n_outputs} arrays "
                         f"(n_outputs), got {type(outs).__name__}")
     arrays = tuple(np.asarray(o) for o in outs)
-    tensors = []
-    for a in arrays:
-        t = _tensor.apply(_Identity(a), *inputs)  # a node like any other, with this op's parents
-        t._fn, t._attrs = (fn, attrs) if t._fn is not None else (None, t._attrs)
-        tensors.append(t)
+    tensors = [_tensor.record(fn, inputs, attrs, a) for a in arrays]  # nodes like any other, this op's parents
     group = OutputGroup(arrays, tensors)
     for t in tensors:
         t._group = group
     return tuple(tensors)
-
-
-class _Identity:
-    """Stands in for the op while ``apply`` records one output of a multi-output op."""
-
-    n_outputs = 1
-    check = None
-    name = "output"
-
-    def __init__(self, array):
-        self.array = array
-
-    def forward(self, *xs):
-        return self.array

@@ -611,6 +611,12 @@ def apply(fn, *inputs, **attrs):
         return _apply_multi(fn, inputs, attrs, out)
     if out.__class__ is not np.ndarray:
         out = np.asarray(out)  # reductions to a scalar return numpy scalars
+    return record(fn, inputs, attrs, out)
+
+
+def record(fn, inputs, attrs, out):
+    """The Tensor holding ``out``, computed by op ``fn`` from the Tensors ``inputs``: a graph
+    node (``op``, ``parents``, ``instance``) if grad mode is on and an input requires grad."""
     t = _new_tensor(Tensor)
     t._data = out
     t.grad = None

@@ -20,6 +20,18 @@ def flatten_state(state):
     return out
 
 
+def _same_shapes(state, new_state):
+    """Whether two states that are each a Tensor or a flat tuple of Tensors have equal shapes."""
+    if type(state) is Tensor:
+        return type(new_state) is Tensor and new_state._data.shape == state._data.shape
+    if type(state) is tuple and type(new_state) is tuple and len(state) == len(new_state):
+        for a, b in zip(state, new_state):
+            if type(a) is not Tensor or type(b) is not Tensor or a._data.shape != b._data.shape:
+                return False
+        return True
+    return False
+
+
 def _state_shapes(state):
     # Fast paths for the common states (a Tensor, or a flat tuple of Tensors): this
     # runs twice per time step.
@@ -124,6 +136,8 @@ def _checked_step(name, t, result, state):
     if not (isinstance(result, tuple) and len(result) == 2):
         raise TypeError(f"unroll: {name}.step must return (output, new_state), got {type(result).__name__} at step {t}")
     output, new_state = result
+    if type(output) is Tensor and _same_shapes(state, new_state):  # the common case, checked cheaply
+        return output, new_state
     before, after = _state_shapes(state), _state_shapes(new_state)
     if before != after:
         raise ValueError(f"unroll: {name} at step {t} returned a state of shape(s) {after}, "
