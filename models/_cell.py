@@ -210,7 +210,7 @@ class FusedWorkspace(Workspace):
         self.W_h = W_h
         # W_h.T, C-contiguous, for the steps' backward (read from W_h now: a W_h changed
         # before backward is refused by the engine's version check on the steps' input)
-        self.W_h_t = np.ascontiguousarray(W_h.data.T)
+        self.W_h_t = transposed_copy(W_h.data)
         self.steps = self.step_grads = None
         self.t = 0
 
@@ -225,6 +225,15 @@ class FusedWorkspace(Workspace):
             return op_class(per_node=True)
         self.t = t + 1
         return op_class(out=steps[:, t], grad=self.step_grads[t], lease=self, W_h_t=self.W_h_t)
+
+
+def transposed_copy(W):
+    """``W.T`` as a C-contiguous array, the same numbers. numpy copies a transposed float32
+    array element by element (~0.8 ms for 256 x 1024); its casting loop is ~8x faster, and
+    float32 -> float64 -> float32 is exact."""
+    if W.dtype == np.float32:
+        return W.T.astype(np.float64).astype(np.float32)
+    return np.ascontiguousarray(W.T)
 
 
 class _ProjectInto(type(_MATMUL)):
