@@ -263,7 +263,6 @@ def floor_step(w, idx, targets, cell, pool):
         pool[key] = (np.empty((blocks, T, B, H), Wh.dtype), np.empty((T, B, width), Wh.dtype),
                      np.empty((T * B, G), Wh.dtype))
     steps, grads, XP = pool[key]
-    W_h_t = np.ascontiguousarray(Wh.T)
     x = w["E"][idx].reshape(T * B, -1)
     np.matmul(x, Wx, out=XP)
     XP += b
@@ -273,7 +272,7 @@ def floor_step(w, idx, targets, cell, pool):
     extra = {"lstm": lambda: (c,), "gru": lambda: (w["b_hn"],), "rnn": lambda: ()}[cell]
     ops, inputs = [], []
     for t in range(T):
-        op = op_class(out=steps[:, t], grad=grads[t], W_h_t=W_h_t)
+        op = op_class(out=steps[:, t], grad=grads[t])
         args = (xp[t], h, Wh) + extra()
         out = op._compute(*args)
         op.saved = out

@@ -201,16 +201,12 @@ class FusedWorkspace(Workspace):
     T steps' fused ops own slot by slot: ``steps`` (blocks, T, B, H) for their outputs
     (so the T hidden states are one contiguous (T, B, H) block, which the stacked
     output and the ``W_h`` gradient use without copying) and ``step_grads``
-    (T, B, G) for their pre-activation gradients, and ``W_h_t``, a C-contiguous copy
-    of ``W_h.T`` for the steps' backward. The arrays are leased to this
+    (T, B, G) for their pre-activation gradients. The arrays are leased to this
     object (``tinygraph.buffers``); every step's op keeps it alive."""
 
     def __init__(self, W_h):
         super().__init__(None)
         self.W_h = W_h
-        # W_h.T, C-contiguous, for the steps' backward (read from W_h now: a W_h changed
-        # before backward is refused by the engine's version check on the steps' input)
-        self.W_h_t = transposed_copy(W_h.data)
         self.steps = self.step_grads = None
         self.t = 0
 
@@ -224,16 +220,7 @@ class FusedWorkspace(Workspace):
                 [x._data.dtype != dtype for x in operands]):
             return op_class(per_node=True)
         self.t = t + 1
-        return op_class(out=steps[:, t], grad=self.step_grads[t], lease=self, W_h_t=self.W_h_t)
-
-
-def transposed_copy(W):
-    """``W.T`` as a C-contiguous array, the same numbers. numpy copies a transposed float32
-    array element by element (~0.8 ms for 256 x 1024); its casting loop is ~8x faster, and
-    float32 -> float64 -> float32 is exact."""
-    if W.dtype == np.float32:
-        return W.T.astype(np.float64).astype(np.float32)
-    return np.ascontiguousarray(W.T)
+        return op_class(out=steps[:, t], grad=self.step_grads[t], lease=self)
 
 
 class _ProjectInto(type(_MATMUL)):

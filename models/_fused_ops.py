@@ -26,12 +26,10 @@ class _FusedOp(tinygraph.Op):
     the op: they are not outputs) and may own scratch arrays; the registered instance
     keeps nothing and recomputes them in the VJP."""
 
-    def __init__(self, out=None, grad=None, lease=None, per_node=False, W_h_t=None):
+    def __init__(self, out=None, grad=None, lease=None, per_node=False):
         # ``lease``: the object the arrays are leased to (the unroll's workspace, see
-        # tinygraph.buffers); the node keeps it alive, so the pool cannot hand them out again.
-        # ``W_h_t``: W_h.T as a C-contiguous copy, made once per unroll (the backward's
-        # ``d_a @ W_h.T`` runs faster on it than on a transposed view; see recurrent_grads)
-        self.out, self.grad, self.lease, self.W_h_t = out, grad, lease, W_h_t
+        # tinygraph.buffers); the node keeps it alive, so the pool cannot hand them out again
+        self.out, self.grad, self.lease = out, grad, lease
         self.per_node = per_node or out is not None or grad is not None
         self.saved = None
 
@@ -69,14 +67,10 @@ def gate_major(a, k, H):
     return a.reshape(a.shape[:-1] + (k, H)).transpose((n - 1,) + tuple(range(n - 1)) + (n,))
 
 
-def recurrent_grads(d_a, h, W_h, W_h_t=None):
+def recurrent_grads(d_a, h, W_h):
     """``(dh, dW_h)`` for ``a = h @ W_h`` given ``d_a``; ``dW_h`` is a deferred ``OuterSum``
-    when it can be, so the T steps' terms are summed by one tall matmul. ``W_h_t``, if
-    given, is ``W_h.T`` as a C-contiguous array (the same numbers as ``W_h.T``)."""
-    if d_a.ndim == 2 and W_h_t is not None and W_h_t.shape == W_h.shape[::-1]:
-        # with both operands C-contiguous OpenBLAS runs (B, G) @ (G, K) at its best
-        dh = d_a @ W_h_t
-    elif d_a.ndim == 2:
+    when it can be, so the T steps' terms are summed by one tall matmul."""
+    if d_a.ndim == 2:
         # (W_h @ d_a.T).T, not d_a @ W_h.T: the same numbers, but OpenBLAS runs the
         # (B, G) @ (G, K) product with a transposed right operand ~1.5x slower at B=32
         dh = np.matmul(W_h, d_a.T).T
@@ -160,7 +154,7 @@ class RNNCellOp(_FusedOp):
         else:
             np.greater(y, 0, out=dz, casting="unsafe")
             dz *= g
-        dh, dW = recurrent_grads(dz, h, W_h, self.W_h_t)
+        dh, dW = recurrent_grads(dz, h, W_h)
         return dz, dh, dW
 
 
@@ -272,7 +266,7 @@ class LSTMCellOp(_FusedOp):
         np.multiply(cand, cand, out=sq)
         np.subtract(1.0, sq, out=sq)
         np.multiply(dg, sq, out=dzg[3])
-        dh, dW = recurrent_grads(dz, h, W_h, self.W_h_t)
+        dh, dW = recurrent_grads(dz, h, W_h)
         dc *= f
         return dz, dh, dW, dc
 
@@ -392,7 +386,7 @@ class GRUCellOp(_FusedOp):
         d_x = dz[..., : 3 * H]
         d_a = dz[..., H:]
         # h's gradient: through h @ W_h, and directly (z * g_h)
-        dh, dW = recurrent_grads(d_a, h, W_h, self.W_h_t)
+        dh, dW = recurrent_grads(d_a, h, W_h)
         direct = g_h * z
         if dh.shape == direct.shape:
             dh += direct

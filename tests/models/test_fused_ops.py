@@ -9,20 +9,21 @@ import pytest
 import tinygraph as tg
 from tinygraph import models  # noqa: F401  (registers the fused ops)
 from tinygraph.errors import ShapeError
-from tinygraph.models._fused_ops import GRUCellOp, LSTMCellOp
+from tinygraph.models._fused_ops import GRUCellOp, LSTMCellOp, RNNCellOp
 from tinygraph.ops import OPS
 from tinygraph.tensor import apply
 
 LSTM = OPS["lstm_cell"]
 GRU = OPS["gru_cell"]
+RNN = OPS["rnn_cell"]
 rng = np.random.default_rng(0)
 
 
 def test_the_fused_ops_live_in_models_and_are_registered_there():
-    assert type(LSTM) is LSTMCellOp and type(GRU) is GRUCellOp
-    assert LSTMCellOp.__module__ == GRUCellOp.__module__ == "tinygraph.models._fused_ops"
+    assert type(LSTM) is LSTMCellOp and type(GRU) is GRUCellOp and type(RNN) is RNNCellOp
+    assert LSTMCellOp.__module__ == GRUCellOp.__module__ == RNNCellOp.__module__ == "tinygraph.models._fused_ops"
     assert LSTM.out is None and LSTM.grad is None  # the registered instances own no scratch
-    assert LSTM.n_outputs == 2 and GRU.n_outputs == 1
+    assert LSTM.n_outputs == 2 and GRU.n_outputs == 1 and RNN.n_outputs == 1
 
 
 # -- lstm_cell and gru_cell: buffers and lazy output gradient --------------------------
@@ -31,26 +32,33 @@ def lstm_inputs(B=3, K=2, H=4, dtype=np.float64):
             rng.normal(size=(K, 4 * H)).astype(dtype), rng.normal(size=(B, H)).astype(dtype))
 
 
+def rnn_inputs(B=3, K=2, H=4, dtype=np.float64):
+    return (rng.normal(size=(B, H)).astype(dtype), rng.normal(size=(B, K)).astype(dtype),
+            rng.normal(size=(K, H)).astype(dtype))
+
+
 def gru_inputs(B=3, H=4, dtype=np.float64):
     return (rng.normal(size=(B, 3 * H)).astype(dtype), rng.normal(size=(B, H)).astype(dtype),
             rng.normal(size=(H, 3 * H)).astype(dtype), rng.normal(size=(H,)).astype(dtype))
 
 
-# the fused ops: (op, inputs, blocks of the private activations); the blocks are lstm_cell
-# [h c i f o g tanh(c)] and gru_cell [h r z n hn]. Both take a (B, 4H) grad scratch for
-# the pre-activation gradient, of which x_proj's gradient is the first columns.
-FUSED = [pytest.param(LSTM, lstm_inputs, 7, id="lstm_cell"), pytest.param(GRU, gru_inputs, 5, id="gru_cell")]
+# the fused ops: (op, inputs, blocks of the private activations, width of the grad scratch
+# in units of H); the blocks are lstm_cell [h c i f o g tanh(c)], gru_cell [h r z n hn] and
+# rnn_cell [h]. The grad scratch receives the pre-activation gradient, of which x_proj's
+# gradient is the first columns: (B, 4H) for lstm_cell and gru_cell, (B, H) for rnn_cell.
+FUSED = [pytest.param(LSTM, lstm_inputs, 7, 4, id="lstm_cell"), pytest.param(GRU, gru_inputs, 5, 4, id="gru_cell"),
+         pytest.param(RNN, rnn_inputs, 1, 1, id="rnn_cell")]
 
 
 def outputs(result):
     return result if isinstance(result, tuple) else (result,)
 
 
-@pytest.mark.parametrize("op, inputs, n_blocks", FUSED)
-def test_fused_cell_writes_into_its_scratch_and_matches_the_registered_op(op, inputs, n_blocks):
+@pytest.mark.parametrize("op, inputs, n_blocks, width", FUSED)
+def test_fused_cell_writes_into_its_scratch_and_matches_the_registered_op(op, inputs, n_blocks, width):
     arrays = inputs()
     B, H = 3, 4  # the inputs' defaults
-    scratch, grad_scratch = np.full((n_blocks, B, H), np.nan), np.full((B, 4 * H), np.nan)
+    scratch, grad_scratch = np.full((n_blocks, B, H), np.nan), np.full((B, width * H), np.nan)
     xs = [tg.tensor(a, requires_grad=True) for a in arrays]
     ys = [tg.tensor(a, requires_grad=True) for a in arrays]
     node_op = type(op)(out=scratch, grad=grad_scratch)
@@ -68,8 +76,8 @@ def test_fused_cell_writes_into_its_scratch_and_matches_the_registered_op(op, in
     np.testing.assert_allclose(grad_scratch[:, :arrays[0].shape[1]], xs[0].grad)
 
 
-@pytest.mark.parametrize("op, inputs, n_blocks", FUSED)
-def test_fused_cell_read_only_scratch_is_refused(op, inputs, n_blocks):
+@pytest.mark.parametrize("op, inputs, n_blocks, width", FUSED)
+def test_fused_cell_read_only_scratch_is_refused(op, inputs, n_blocks, width):
     buf = np.empty((n_blocks, 3, 4))
     buf.flags.writeable = False
     with pytest.raises(ShapeError, match="read-only"):
@@ -129,3 +137,31 @@ def test_lstm_cell_scratch_errors(what, bad, message):
 def test_buffers_are_not_op_arguments(kw):
     with pytest.raises(TypeError):
         apply(LSTM, *lstm_inputs(), **kw)
+
+
+# -- rnn_cell ---------------------------------------------------------------------------
+@pytest.mark.parametrize("nonlinearity, act", [("tanh", np.tanh), ("relu", lambda z: np.maximum(z, 0.0))])
+def test_rnn_cell_forward_is_the_elman_equation(nonlinearity, act):
+    x_proj, h, W_h = rnn_inputs()
+    out = apply(RNN, *[tg.tensor(a, requires_grad=True) for a in (x_proj, h, W_h)], nonlinearity=nonlinearity)
+    np.testing.assert_allclose(out.data, act(x_proj + h @ W_h), rtol=1e-12)
+
+
+def test_rnn_cell_refuses_an_unknown_nonlinearity_and_bad_shapes():
+    arrays = [tg.tensor(a) for a in rnn_inputs()]
+    with pytest.raises(ValueError, match=r"rnn_cell: nonlinearity must be one of \('tanh', 'relu'\), got 'sigmoid'"):
+        apply(RNN, *arrays, nonlinearity="sigmoid")
+    with pytest.raises(ShapeError, match=r"rnn_cell: expected x_proj \(\.\.\., H\), h \(\.\.\., K\) and W_h \(K, H\)"):
+        apply(RNN, np.ones((3, 5)), np.ones((3, 2)), np.ones((2, 4)))
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_fused_rnn_layer_is_one_rnn_cell_per_step_writing_into_the_workspace(nonlinearity):
+    with tg.default_dtype(np.float64):
+        layer = models.RNN(3, 4, nonlinearity=nonlinearity, rng=0)
+        outputs, _ = layer(rng.normal(size=(5, 2, 3)))
+        graph = tg.Graph(outputs)
+        assert graph.ops()["rnn_cell"] == 5 and "tanh" not in graph.ops() and "relu" not in graph.ops()
+        steps = layer.cell.buffers.arrays("steps")
+        assert len(steps) == 1 and np.shares_memory(outputs.data, steps[0])  # h_1 ... h_T: one block, no copy
+        assert tg.check_graph(outputs.sum() if nonlinearity == "tanh" else (outputs * outputs).sum())

@@ -37,13 +37,14 @@ def parts(state):
     return list(state) if isinstance(state, tuple) else [state]
 
 
-@pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "lstm", "lstm_unfused", "gru", "gru_unfused"])
+@pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "rnn_tanh_unfused", "lstm", "lstm_unfused", "gru",
+                                  "gru_unfused"])
 @pytest.mark.parametrize("T", [1, 50])
 @pytest.mark.parametrize("with_state", [False, True])
 def test_unrolled_model_matches_numpy_bptt(kind, T, with_state):
     rng = np.random.default_rng(T + 7 * with_state)
     model = build(kind)
-    fused_op = {"lstm": "lstm_cell", "lstm_unfused": None, "gru": "gru_cell", "gru_unfused": None}.get(kind)
+    fused_op = {"lstm": "lstm_cell", "gru": "gru_cell", "rnn_tanh": "rnn_cell", "rnn_relu": "rnn_cell"}.get(kind)
     kind = kind.replace("_unfused", "")
     x = rng.normal(size=(T, B, D))
     n_state = 2 if kind == "lstm" else 1
@@ -60,9 +61,9 @@ def test_unrolled_model_matches_numpy_bptt(kind, T, with_state):
         loss = loss + (s * g).sum()
     loss.backward()
     ops = tg.Graph(loss).ops()
-    # one gru_cell node per step; the lstm_cell op has two outputs per step (h_t and c_t)
+    # one rnn_cell / gru_cell node per step; the lstm_cell op has two outputs per step (h_t and c_t)
     per_step = 2 if fused_op == "lstm_cell" else 1
-    assert ops["lstm_cell"] + ops["gru_cell"] == (per_step * T if fused_op else 0)
+    assert ops["lstm_cell"] + ops["gru_cell"] + ops["rnn_cell"] == (per_step * T if fused_op else 0)
     if fused_op:
         assert ops[fused_op] == per_step * T
 
