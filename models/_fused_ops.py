@@ -211,7 +211,12 @@ class LSTMCellOp(_FusedOp):
 
     def _compute(self, x_proj, h, W_h, c):
         H = c.shape[-1]
-        z = h @ W_h
+        grad = self.grad  # this node's gradient scratch is free until its VJP: z goes there
+        if (type(grad) is np.ndarray and grad.flags.writeable and h.shape[:-1] == x_proj.shape[:-1]
+                and grad.shape == x_proj.shape and grad.dtype == h.dtype == W_h.dtype == x_proj.dtype):
+            z = np.matmul(h, W_h, out=grad)
+        else:
+            z = h @ W_h
         if z.shape == x_proj.shape and z.dtype == np.result_type(z, x_proj):
             z += x_proj
         else:
