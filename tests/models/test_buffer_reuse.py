@@ -1,13 +1,13 @@
 """Buffer reuse across training steps (Template.buffers, tinygraph.buffers.BufferPool).
 
-The fused cells (LSTM: ``lstm_cell``, GRU: ``gru_cell``) write their step
-outputs, pre-activation gradients and input projection into pooled arrays that
-the next unroll reuses. These tests pin down, for each fused cell, that reuse
-is never visible: anything kept from an earlier step (outputs, states, gate
-blocks, retained gradients, input gradients, a graph still alive) keeps its
-values, and gradients are the same as without reuse. The RNN cell pools only
-its input projection (last section); the op-level tests of each fused op are
-in tests/tinygraph/test_buffers_and_lazy_grads.py and tests/models/test_gru_fused.py.
+The fused cells (RNN: ``rnn_cell``, LSTM: ``lstm_cell``, GRU: ``gru_cell``) write
+their step outputs, pre-activation gradients and input projection into pooled
+arrays that the next unroll reuses. These tests pin down, for each fused cell,
+that reuse is never visible: anything kept from an earlier step (outputs,
+states, activation blocks, retained gradients, input gradients, a graph still
+alive) keeps its values, and gradients are the same as without reuse. The
+op-level tests of each fused op are in tests/models/test_fused_ops.py,
+tests/tinygraph/test_buffers_and_lazy_grads.py and tests/models/test_gru_fused.py.
 """
 import gc
 from dataclasses import dataclass
@@ -26,12 +26,13 @@ D, H, B, T = 3, 4, 2, 5
 # -- the cells under test, and what differs between them ----------------------------------
 @dataclass(frozen=True)
 class Cell:
-    model: Callable  # models.LSTM or models.GRU
+    model: Callable  # models.RNN, models.LSTM or models.GRU
     op: str  # the fused op of one step
     gates: int  # the input projection is (T*B, gates*H)
-    gate_block: str  # what block 2 of a step's activations is (a gate, kept as a bare numpy view)
+    gate_block: str  # what block ``block`` of a step's activations is (kept as a bare numpy view)
     states: Callable  # final state -> {name: tensor}
     initial: Callable  # a (B, H) tensor -> a state made of it
+    block: int = 2  # which block of a step's private activations the gate-view test keeps
 
     def make(self, dtype=np.float64, **kw):
         with tg.default_dtype(dtype):
@@ -47,8 +48,11 @@ LSTM = Cell(models.LSTM, "lstm_cell", 4, "input gate i",
             states=lambda final: {"h": final[0], "c": final[1]}, initial=lambda h0: (h0, h0))
 GRU = Cell(models.GRU, "gru_cell", 3, "update gate z",
            states=lambda final: {"h": final}, initial=lambda h0: h0)
+RNN = Cell(models.RNN, "rnn_cell", 1, "hidden state h",
+           states=lambda final: {"h": final}, initial=lambda h0: h0, block=0)
 
-each_cell = pytest.mark.parametrize("cell", [pytest.param(LSTM, id="lstm"), pytest.param(GRU, id="gru")])
+each_cell = pytest.mark.parametrize("cell", [pytest.param(LSTM, id="lstm"), pytest.param(GRU, id="gru"),
+                                             pytest.param(RNN, id="rnn")])
 
 
 def run(cell, model, x, G=None, retain=False):
@@ -126,7 +130,7 @@ def test_a_kept_gate_view_alone_keeps_its_workspace(cell):
     rng = np.random.default_rng(2)
     out, final, loss = run(cell, model, rng.normal(size=(T, B, D)))
     node = next(n for n in tg.Graph(loss).nodes if n.op == cell.op)
-    gate = node.op_object.saved[2]  # cell.gate_block of step 0, private to the op: a plain numpy view
+    gate = node.op_object.saved[cell.block]  # cell.gate_block of step 0, private to the op: a plain numpy view
     kept = gate.copy()
     del out, final, loss, node
     run(cell, model, rng.normal(size=(T, B, D)))
@@ -275,7 +279,7 @@ def test_changing_sequence_length_batch_and_state_dtype(cell):
     assert out.dtype == np.float64
 
 
-# -- the RNN cell's pooled input projection ----------------------------------------------
+# -- the RNN cell's pooled input projection, kept by a node of an earlier graph ---------------
 def test_rnn_projection_is_reused_only_when_nothing_refers_to_it():
     with tg.default_dtype(np.float64):
         model, twin = models.RNN(D, H, rng=3), models.RNN(D, H, rng=3)
