@@ -103,6 +103,8 @@ def execute_and_grade(path, hidden=None, timeout=120, kernel_name="python3"):
     """Like ``grade_notebook``, and also returns the executed notebook (with its outputs
     and, last, the grading cell): ``(assignment, feedback, notebook)``."""
     import nbformat
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -114,7 +116,10 @@ def execute_and_grade(path, hidden=None, timeout=120, kernel_name="python3"):
     notebook.cells.append(nbformat.v4.new_code_cell(_grading_cell(assignment, hidden)))
     deadline = time.monotonic() + timeout
     with tempfile.TemporaryDirectory() as workdir:  # the student's code writes files here, not next to ours
-        client = NotebookClient(notebook, kernel_name=kernel_name, allow_errors=True,
+        # the kernel talks to us over unix sockets in the scratch folder, not over localhost TCP
+        # (where any local user could connect to it; jupyter warns about that on every start)
+        kernel = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=os.path.join(workdir, "kernel"))
+        client = NotebookClient(notebook, km=kernel, allow_errors=True,
                                 timeout=None, resources={"metadata": {"path": workdir}},
                                 timeout_func=lambda cell: max(1, int(deadline - time.monotonic())))
         try:
@@ -124,6 +129,9 @@ def execute_and_grade(path, hidden=None, timeout=120, kernel_name="python3"):
                       f"{type(exc).__name__}")
             return assignment, [Feedback(e.name, FAILED, f"the notebook did not finish ({reason}, {timeout:g} s)",
                                          0.0, e.points, e.hidden) for e in checks], notebook
+        finally:
+            if kernel.has_kernel:  # a kernel manager we made is ours to stop (nbclient stops only its own)
+                run_sync(kernel.shutdown_kernel)(now=True)
     for output in notebook.cells[-1].get("outputs", []):
         for line in output.get("text", "").splitlines():
             if line.startswith(MARKER):
