@@ -116,9 +116,7 @@ def execute_and_grade(path, hidden=None, timeout=120, kernel_name="python3"):
     notebook.cells.append(nbformat.v4.new_code_cell(_grading_cell(assignment, hidden)))
     deadline = time.monotonic() + timeout
     with tempfile.TemporaryDirectory() as workdir:  # the student's code writes files here, not next to ours
-        # the kernel talks to us over unix sockets in the scratch folder, not over localhost TCP
-        # (where any local user could connect to it; jupyter warns about that on every start)
-        kernel = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=os.path.join(workdir, "kernel"))
+        kernel = AsyncKernelManager(kernel_name=kernel_name, **_kernel_transport(workdir))
         client = NotebookClient(notebook, km=kernel, allow_errors=True,
                                 timeout=None, resources={"metadata": {"path": workdir}},
                                 timeout_func=lambda cell: max(1, int(deadline - time.monotonic())))
@@ -142,6 +140,16 @@ def execute_and_grade(path, hidden=None, timeout=120, kernel_name="python3"):
     why = f"{errors[0]['ename']}: {errors[0]['evalue']}" if errors else "no result"
     return assignment, [Feedback(e.name, FAILED, f"grading failed in the notebook's kernel ({why})", 0.0,
                                  e.points, e.hidden) for e in checks], notebook
+
+
+def _kernel_transport(workdir):
+    """Unix sockets in the scratch folder where the system has them: not a localhost TCP port,
+    which any local user could connect to (jupyter warns about that on every start). Windows,
+    or a folder path too long for a socket name (about 100 bytes), keeps jupyter's TCP default."""
+    prefix = os.path.join(workdir, "kernel")
+    if os.name == "posix" and len(os.fsencode(prefix)) < 90:
+        return {"transport": "ipc", "ip": prefix}
+    return {}
 
 
 def _blame_failed_cells(feedback, cells):
