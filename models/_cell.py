@@ -112,7 +112,7 @@ class RecurrentCell(Template):
         buffer = self.buffers.get("x_proj", (xs.shape[0] * xs.shape[1], W_x.shape[1]), dtype, workspace)
         return project_sequence(xs, W_x, b, buffer=buffer, lease=workspace)
 
-    # -- the workspace of a fused cell's unroll (LSTM, GRU) -----------------------------
+    # -- the workspace of a fused cell's unroll (RNN, LSTM, GRU) -----------------------------
     def begin_fused_unroll(self, xs, W_x, b, W_h, step_blocks, grad_width=None):
         """The ``FusedWorkspace`` of one fused unroll (see there); its ``inputs`` are the
         T inputs projected with one matmul into a pooled (T*B, G) array. ``grad_width``:

@@ -100,4 +100,3 @@ class Template(Module):
 
     def end_unroll(self, workspace=None):
         pass
-

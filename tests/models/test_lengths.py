@@ -67,7 +67,6 @@ def test_padded_batch_equals_each_sequence_alone(kind, layers, data):
         assert np.all(out.data[L:, b] == 0)
 
     model.zero_grad()
-    total = None
     dx_alone = np.zeros_like(x)
     for b, L in enumerate(lengths):
         xb = tg.tensor(x[:L, b:b + 1], requires_grad=True)
